@@ -1,0 +1,43 @@
+# agogosml — run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install kafka run test lint typecheck unit bench clean
+
+help: ## show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create the virtual environment with the project and its tools
+
+kafka: ## fetch Apache Kafka's broker from Maven Central into ~/.cache/agogosml (once)
+	@scripts/fetch-kafka.sh >/dev/null
+
+run: install kafka ## the whole pipeline locally: Kafka, MLflow, demo model, 3 services, producer
+	$(BIN)/agogosml local-stack
+
+lint: install ## ruff and mypy --strict
+	$(BIN)/ruff check agogosml tests bench
+	$(BIN)/mypy
+
+test: install kafka lint ## lint, then the whole test suite against a real Kafka broker
+	$(BIN)/pytest
+
+bench: install kafka ## throughput and latency through the pipeline vs raw Kafka pass-through
+	$(BIN)/python -m bench.pipeline
+
+clean: ## remove local state (var/) and the virtual environment
+	rm -rf var $(VENV)

@@ -1,0 +1,167 @@
+"""The `agogosml` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+from agogosml.errors import AgogosmlError
+from agogosml.logs import configure_logging
+from agogosml.services.input_reader.settings import ReaderSettings
+from agogosml.settings import load_settings
+
+SERVICES = ("app", "input_reader", "output_writer")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    configure_logging(f"cli.{args.command}", "INFO")
+    try:
+        args.run(args)
+    except AgogosmlError as error:
+        print(f"agogosml {args.command}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agogosml", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run one of the pipeline services")
+    serve.add_argument("service", choices=SERVICES)
+    serve.set_defaults(run=_serve)
+
+    train = commands.add_parser("train-demo", help="train and register the demo model")
+    train.add_argument("--tracking-uri", default="sqlite:///var/mlflow/mlflow.db")
+    train.add_argument("--artifacts", type=Path, default=Path("var/mlflow/artifacts"))
+    train.add_argument("--if-missing", action="store_true",
+                       help="do nothing when models:/demo@champion exists")
+    train.set_defaults(run=_train_demo)
+
+    produce = commands.add_parser(
+        "produce-demo", help="send demo transactions to the reader's input stream "
+                             "(transport settings from AGOGOSML_READER_*)")
+    produce.add_argument("--count", type=int, default=0, help="0 = until interrupted")
+    produce.add_argument("--rate", type=float, default=50.0, help="events per second")
+    produce.set_defaults(run=_produce_demo)
+
+    topics = commands.add_parser("create-topics", help="create the pipeline's Kafka topics")
+    topics.add_argument("--partitions", type=int, default=3)
+    topics.set_defaults(run=_create_topics)
+
+    replay = commands.add_parser(
+        "replay-deadletters", help="send dead letters' original records back to the input")
+    replay.add_argument("--limit", type=int, default=None)
+    replay.add_argument("--idle-timeout", type=float, default=5.0,
+                        help="stop after this many seconds without a dead letter")
+    replay.set_defaults(run=_replay)
+
+    tail = commands.add_parser("tail", help="print the records of a Kafka topic "
+                                            "(connection from AGOGOSML_READER_*)")
+    tail.add_argument("topic")
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--max", type=int, default=0, help="stop after this many (0 = never)")
+    tail.set_defaults(run=_tail)
+
+    local = commands.add_parser("local-stack", help="the whole pipeline locally (make run)")
+    local.set_defaults(run=lambda _: _local_stack())
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> None:
+    if args.service == "app":
+        from agogosml.services.app.__main__ import main
+    elif args.service == "input_reader":
+        from agogosml.services.input_reader.__main__ import main
+    else:
+        from agogosml.services.output_writer.__main__ import main
+    main()
+
+
+def _train_demo(args: argparse.Namespace) -> None:
+    from agogosml.demo.train import has_alias, train_and_register
+
+    if args.if_missing and has_alias(args.tracking_uri):
+        logging.getLogger(__name__).info("models:/demo@champion exists; not training")
+        return
+    trained = train_and_register(args.tracking_uri, args.artifacts)
+    print(f"registered models:/{trained.model_name}/{trained.version} as champion "
+          f"(holdout ROC AUC {trained.roc_auc:.3f})")
+
+
+def _reader_settings() -> ReaderSettings:
+    return load_settings(ReaderSettings)
+
+
+def _produce_demo(args: argparse.Namespace) -> None:
+    from agogosml.demo.producer import produce
+    from agogosml.streaming.factory import build_sink
+
+    settings = _reader_settings()
+    sink = build_sink(settings.source, settings, settings.input_stream)
+
+    async def run() -> int:
+        await sink.start()
+        try:
+            return await produce(sink, args.count, args.rate)
+        finally:
+            await sink.stop()
+
+    print(f"sent {asyncio.run(run())} events to {settings.input_stream}")
+
+
+def _create_topics(args: argparse.Namespace) -> None:
+    from agogosml.services.output_writer.settings import WriterSettings
+    from agogosml.streaming.topics import ensure_topics
+
+    reader = _reader_settings()
+    writer = load_settings(WriterSettings)
+    asyncio.run(ensure_topics(reader.kafka_client_options(),
+                              [reader.input_stream, reader.deadletter_stream],
+                              args.partitions))
+    asyncio.run(ensure_topics(writer.kafka_client_options(), [writer.output_stream],
+                              args.partitions))
+
+
+def _replay(args: argparse.Namespace) -> None:
+    from agogosml.services.input_reader.deadletters import replay
+    from agogosml.streaming.factory import build_sink, build_source
+
+    settings = _reader_settings()
+    source = build_source(settings.source, settings, settings.deadletter_stream,
+                          f"{settings.consumer_group}-replay")
+    sink = build_sink(settings.source, settings, settings.input_stream)
+
+    async def run() -> int:
+        await sink.start()
+        await source.start()
+        try:
+            return await replay(source, sink, args.limit, args.idle_timeout)
+        finally:
+            await source.stop()
+            await sink.stop()
+
+    print(f"replayed {asyncio.run(run())} dead letters to {settings.input_stream}")
+
+
+def _tail(args: argparse.Namespace) -> None:
+    from agogosml.streaming.tail import tail
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(tail(_reader_settings().kafka_client_options(), args.topic,
+                         args.from_beginning, args.max))
+
+
+def _local_stack() -> None:
+    from agogosml.localstack.stack import main as run_stack
+
+    run_stack()
+
+
+if __name__ == "__main__":
+    main()

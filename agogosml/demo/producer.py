@@ -1,0 +1,33 @@
+"""The demo event producer: synthetic transactions into the input stream at a steady rate."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+
+from agogosml.demo.data import events
+from agogosml.streaming.base import OutRecord, Sink
+
+BATCH = 100
+
+
+async def produce(sink: Sink, count: int, rate_per_s: float, seed: int = 11) -> int:
+    """Send `count` events (0 = forever, cycling through a generated pool) at about
+    `rate_per_s`; returns how many were sent."""
+    pool = events(min(count, 50_000) if count else 50_000, seed)
+    sent = 0
+    started = time.monotonic()
+    while count == 0 or sent < count:
+        size = BATCH if count == 0 else min(BATCH, count - sent)
+        batch = [pool[(sent + i) % len(pool)] for i in range(size)]
+        if count == 0 or sent + size > len(pool):
+            batch = [dict(item, transaction_id=f"{item['transaction_id']}-{sent + i}")
+                     for i, item in enumerate(batch)]
+        await sink.send([OutRecord(value=orjson.dumps(item)) for item in batch])
+        sent += size
+        ahead = sent / rate_per_s - (time.monotonic() - started)
+        if ahead > 0:
+            await asyncio.sleep(ahead)  # pacing to the requested rate, not waiting on a condition
+    return sent

@@ -1,0 +1,45 @@
+"""The package's exceptions. Every error agogosml raises derives from AgogosmlError.
+
+HTTP status codes for them are chosen in one place: agogosml.web.errors.
+"""
+
+
+class AgogosmlError(Exception):
+    """Root of every error raised by agogosml."""
+
+
+class ConfigurationError(AgogosmlError):
+    """A setting is missing or has a value the service cannot work with."""
+
+
+class BadRequestError(AgogosmlError):
+    """A client sent a body the service cannot read; the message says what is wrong."""
+
+
+class ModelInputError(BadRequestError):
+    """The records do not fit the model's input schema."""
+
+
+class ModelNotFoundError(AgogosmlError):
+    """A request named a model this service does not serve."""
+
+
+class NotReadyError(AgogosmlError):
+    """The service cannot do the work yet (model not loaded, downstream unreachable)."""
+
+
+class DownstreamError(AgogosmlError):
+    """The next hop (app, writer, broker) did not acknowledge; the caller should retry."""
+
+
+class SinkError(DownstreamError):
+    """The sink did not confirm a write."""
+
+
+class InvalidRecordError(AgogosmlError):
+    """A source record cannot become an event; it belongs in the dead-letter destination."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,70 @@
+"""Running agogosml services as child processes and waiting until they are ready."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+MODULES = {
+    "app": "agogosml.services.app",
+    "output_writer": "agogosml.services.output_writer",
+    "input_reader": "agogosml.services.input_reader",
+}
+
+
+class ServiceProcess:
+    def __init__(self, name: str, port: int, env: Mapping[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = port
+        self.env = {**os.environ, **env}
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", MODULES[self.name]],
+                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Wait until /readyz answers 200; fail early if the process exits."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                code = None if self.process is None else self.process.returncode
+                raise RuntimeError(f"{self.name} exited ({code}); see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)  # polling /readyz until the condition holds
+        raise TimeoutError(f"{self.name} not ready after {timeout_s}s; see {self.log_path}")
+
+    def terminate(self, timeout_s: float = 40.0) -> int | None:
+        """SIGTERM (graceful shutdown), then SIGKILL if it does not end in time."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a graceful shutdown cannot soften."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

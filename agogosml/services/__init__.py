@@ -1,0 +1,1 @@
+"""The three pipeline services: input_reader -> app -> output_writer."""

@@ -1,0 +1,36 @@
+"""Entry point: `python -m agogosml.services.app` (or `agogosml serve app`)."""
+
+from __future__ import annotations
+
+import mlflow
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from agogosml.services.app.model import load_model
+from agogosml.services.app.service import ModelHolder, create_app
+from agogosml.services.app.settings import AppSettings
+from agogosml.serving import run_service
+from agogosml.settings import load_settings
+from agogosml.web.client import BatchClient
+
+
+def build() -> tuple[FastAPI, AppSettings]:
+    settings = load_settings(AppSettings)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    app = create_app(
+        ModelHolder(load_model(settings.model_uri)),
+        BatchClient(f"{settings.writer_url}/v1/batches", settings.writer_timeout_s),
+        CollectorRegistry(),
+        writer_health_url=f"{settings.writer_url}/healthz",
+        max_predict_records=settings.max_predict_records,
+    )
+    return app, settings
+
+
+def main() -> None:
+    run_service(build, "app")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Loading an MLflow pyfunc model and scoring a frame with it.
+
+A model's output becomes a prediction per row plus named scores: a DataFrame's
+`prediction` column (or its first column) is the prediction and every other
+column a score; a 2-D array's columns are scores and the prediction is the
+index of the highest one; anything 1-D is the prediction alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from agogosml.envelope import ModelRef
+from agogosml.errors import ConfigurationError, ModelInputError
+
+log = logging.getLogger(__name__)
+
+INPUT_ERRORS = (MlflowException, ValueError, TypeError, KeyError)
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    predictions: list[Any]
+    scores: list[dict[str, float]]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    ref: ModelRef
+    pyfunc: Any
+    input_columns: tuple[str, ...] | None
+    input_types: dict[str, str] = field(default_factory=dict)
+
+    def frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """Rows for the model: its input columns in order; other fields are left out."""
+        frame = pd.DataFrame.from_records(records)
+        return self.select(frame)
+
+    def select(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.input_columns is None:
+            return frame
+        missing = [name for name in self.input_columns if name not in frame.columns]
+        if missing:
+            raise ModelInputError(f"missing input columns: {', '.join(missing)}")
+        return frame[list(self.input_columns)]
+
+    def score(self, frame: pd.DataFrame) -> Scores:
+        try:
+            output = self.pyfunc.predict(frame)
+        except INPUT_ERRORS as error:
+            raise ModelInputError(_short(error)) from None
+        return _normalize(output, len(frame))
+
+
+def resolve_ref(model_uri: str) -> ModelRef:
+    """The model's name and version as they should appear in responses and metrics."""
+    if model_uri.startswith("models:/"):
+        name, _, selector = model_uri.removeprefix("models:/").partition("@")
+        client = MlflowClient()
+        if selector:
+            version = client.get_model_version_by_alias(name, selector).version
+        else:
+            name, _, number = name.partition("/")
+            version = number or "latest"
+        return ModelRef(name=name, version=str(version))
+    if model_uri.startswith("runs:/"):
+        run_id, _, path = model_uri.removeprefix("runs:/").partition("/")
+        return ModelRef(name=path or "model", version=run_id)
+    return ModelRef(name=model_uri.rstrip("/").rsplit("/", 1)[-1], version="local")
+
+
+def load_model(model_uri: str) -> LoadedModel:
+    try:
+        ref = resolve_ref(model_uri)
+        pyfunc = mlflow.pyfunc.load_model(model_uri)
+    except (MlflowException, OSError) as error:
+        raise ConfigurationError(f"cannot load model {model_uri}: {_short(error)}") from None
+    schema = pyfunc.metadata.get_input_schema()
+    columns = None
+    types: dict[str, str] = {}
+    if schema is not None and schema.has_input_names():
+        columns = tuple(schema.input_names())
+        types = {spec.name: getattr(spec.type, "name", str(spec.type)) for spec in schema.inputs}
+    log.info("model loaded", extra={"model": ref.name, "version": ref.version})
+    return LoadedModel(ref=ref, pyfunc=pyfunc, input_columns=columns, input_types=types)
+
+
+def _normalize(output: Any, rows: int) -> Scores:
+    if isinstance(output, pd.DataFrame):
+        target = "prediction" if "prediction" in output.columns else output.columns[0]
+        predictions = output[target].tolist()
+        score_columns = [c for c in output.columns if c != target]
+        scores = output[score_columns].astype(float).to_dict("records") if score_columns \
+            else [{} for _ in range(rows)]
+        return Scores(predictions, [{str(k): v for k, v in row.items()} for row in scores])
+    array = np.asarray(output)
+    if array.ndim == 2:
+        names = [str(i) for i in range(array.shape[1])]
+        return Scores(array.argmax(axis=1).tolist(),
+                      [dict(zip(names, row, strict=True)) for row in array.astype(float).tolist()])
+    return Scores(array.reshape(-1).tolist(), [{} for _ in range(rows)])
+
+
+def _short(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error)
+    return str(message).splitlines()[0][:500] if message else type(error).__name__

@@ -1,0 +1,135 @@
+"""The app's HTTP API: /predict for curl, /v1/batches for the pipeline, OIP v2 under /v2."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CollectorRegistry
+
+from agogosml.envelope import Event, decode_batch, loads
+from agogosml.errors import BadRequestError, ModelNotFoundError
+from agogosml.services.app import oip
+from agogosml.services.app.bodies import frame_from_body
+from agogosml.services.app.metrics import AppMetrics
+from agogosml.services.app.model import LoadedModel
+from agogosml.services.app.scoring import score_events
+from agogosml.web.client import BatchClient
+from agogosml.web.errors import install_error_handlers
+from agogosml.web.probes import probe_router
+
+
+class ModelHolder:
+    """The model being served. Swapping `current` is atomic: a request reads it once."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.current = model
+
+
+def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegistry,
+               writer_health_url: str, max_predict_records: int = 10_000) -> FastAPI:
+    metrics = AppMetrics(registry)
+    metrics.model_info.labels(model=models.current.ref.name,
+                              version=models.current.ref.version).set(1)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await writer.aclose()
+
+    async def readiness() -> dict[str, bool]:
+        return {"model": models.current is not None,
+                "writer": await writer.is_reachable(writer_health_url)}
+
+    app = FastAPI(title="agogosml app", lifespan=lifespan, default_response_class=ORJSONResponse)
+    install_error_handlers(app)
+    app.include_router(probe_router(registry, readiness))
+
+    @app.post("/predict")
+    async def predict(request: Request) -> dict[str, Any]:
+        """Score one record, a list of records, or an MLflow scoring body."""
+        model = models.current
+        frame = frame_from_body(await _json(request), model.input_columns)
+        if len(frame) > max_predict_records:
+            raise BadRequestError(f"at most {max_predict_records} records per request")
+        started = time.perf_counter()
+        scores = await asyncio.to_thread(lambda: model.score(model.select(frame)))
+        metrics.predict_latency.labels(endpoint="predict").observe(time.perf_counter() - started)
+        metrics.scored.labels(endpoint="predict", model=model.ref.name,
+                              version=model.ref.version).inc(len(frame))
+        return {"model": model.ref.to_json(), "predictions": scores.predictions,
+                "scores": scores.scores}
+
+    @app.post("/v1/batches")
+    async def score_batch(request: Request) -> dict[str, Any]:
+        """The pipeline hop: score, hand the scored batch to the writer, and answer only
+        after the writer acknowledged (else 503, and the reader retries)."""
+        model = models.current
+        events = [Event.from_json(item) for item in decode_batch(await request.body())]
+        started = time.perf_counter()
+        result = await asyncio.to_thread(score_events, model, events)
+        metrics.predict_latency.labels(endpoint="batch").observe(time.perf_counter() - started)
+        metrics.batch_size.labels(endpoint="batch").observe(len(events))
+        if result.scored:
+            forwarded = time.perf_counter()
+            await writer.post({"events": [event.to_json() for event in result.scored]})
+            metrics.forward_latency.observe(time.perf_counter() - forwarded)
+        metrics.scored.labels(endpoint="batch", model=model.ref.name,
+                              version=model.ref.version).inc(len(result.scored))
+        metrics.rejected.labels(endpoint="batch").inc(len(result.rejected))
+        metrics.count_predictions(model.ref, [event.prediction for event in result.scored])
+        return {"scored": len(result.scored), "rejected": result.rejected}
+
+    @app.get("/v2/health/live")
+    async def oip_live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def oip_ready() -> ORJSONResponse:
+        ready = all((await readiness()).values())
+        return ORJSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    @app.get("/v2/models/{name}")
+    async def oip_metadata(name: str) -> dict[str, Any]:
+        return oip.model_metadata(_named(models, name))
+
+    @app.get("/v2/models/{name}/ready")
+    async def oip_model_ready(name: str) -> dict[str, Any]:
+        return {"name": _named(models, name).ref.name, "ready": True}
+
+    @app.post("/v2/models/{name}/infer")
+    async def oip_infer(name: str, request: Request) -> dict[str, Any]:
+        model = _named(models, name)
+        frame, request_id = oip.frame_from_infer_request(await _json(request))
+        started = time.perf_counter()
+        scores = await asyncio.to_thread(lambda: model.score(model.select(frame)))
+        metrics.predict_latency.labels(endpoint="infer").observe(time.perf_counter() - started)
+        metrics.scored.labels(endpoint="infer", model=model.ref.name,
+                              version=model.ref.version).inc(len(frame))
+        return oip.infer_response(model, scores, request_id)
+
+    return app
+
+
+def _named(models: ModelHolder, name: str) -> LoadedModel:
+    model = models.current
+    if name != model.ref.name:
+        raise ModelNotFoundError(f"no model named '{name}'; this app serves '{model.ref.name}'")
+    return model
+
+
+async def _json(request: Request) -> Any:
+    body = await request.body()
+    if not body:
+        raise BadRequestError("the body is empty; send JSON")
+    try:
+        return loads(body)
+    except ValueError as error:
+        raise BadRequestError(f"body is not valid JSON: {error}") from None

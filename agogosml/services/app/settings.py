@@ -1,0 +1,20 @@
+"""The app's settings: environment variables prefixed AGOGOSML_APP_."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from agogosml.settings import ServiceSettings
+
+
+class AppSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AGOGOSML_APP_", extra="ignore",
+                                      protected_namespaces=())
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    model_uri: str = "models:/demo@champion"
+    mlflow_tracking_uri: str = "sqlite:///var/mlflow/mlflow.db"
+    writer_url: str = "http://127.0.0.1:8001"
+    writer_timeout_s: float = Field(default=20.0, gt=0)
+    max_predict_records: int = Field(default=10_000, ge=1)

@@ -1,0 +1,81 @@
+"""Turning raw source records into events, or into a reason they belong in dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
+
+from agogosml.envelope import Event
+from agogosml.errors import ConfigurationError, InvalidRecordError
+from agogosml.streaming.base import SourceRecord
+
+
+class RecordValidator:
+    def __init__(self, schema: dict[str, Any] | None, max_record_bytes: int,
+                 id_field: str | None, subject_field: str | None,
+                 time_field: str | None) -> None:
+        if schema is not None:
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as error:
+                raise ConfigurationError(f"the JSON Schema is invalid: {error.message}") from None
+        self._validator = Draft202012Validator(schema) if schema is not None else None
+        self.max_record_bytes = max_record_bytes
+        self.id_field = id_field
+        self.subject_field = subject_field
+        self.time_field = time_field
+
+    def to_event(self, record: SourceRecord) -> Event:
+        if len(record.value) > self.max_record_bytes:
+            raise InvalidRecordError(
+                "too_large", f"{len(record.value)} bytes, the limit is {self.max_record_bytes}"
+            )
+        try:
+            payload = orjson.loads(record.value)
+        except orjson.JSONDecodeError as error:
+            raise InvalidRecordError("not_json", str(error)) from None
+        if not isinstance(payload, dict):
+            raise InvalidRecordError("not_object", f"got a JSON {type(payload).__name__}")
+        if self._validator is not None and not self._validator.is_valid(payload):
+            violation = best_match(self._validator.iter_errors(payload))
+            where = "/".join(str(part) for part in violation.absolute_path) or "(record)"
+            raise InvalidRecordError("schema_violation", f"{where}: {violation.message}")
+        return Event(
+            id=self._event_id(payload, record),
+            subject=self._subject(payload),
+            time_ms=self._time_ms(payload, record),
+            payload=payload,
+        )
+
+    def _event_id(self, payload: dict[str, Any], record: SourceRecord) -> str:
+        if self.id_field is not None:
+            value = payload.get(self.id_field)
+            if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+                return str(value)
+        position = record.position
+        return f"{position.stream}-{position.partition}-{position.offset}"
+
+    def _subject(self, payload: dict[str, Any]) -> str | None:
+        if self.subject_field is None:
+            return None
+        value = payload.get(self.subject_field)
+        return None if value is None else str(value)
+
+    def _time_ms(self, payload: dict[str, Any], record: SourceRecord) -> int:
+        if self.time_field is None or payload.get(self.time_field) is None:
+            return record.timestamp_ms
+        value = payload[self.time_field]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(datetime.fromisoformat(value).timestamp() * 1000)
+            except ValueError:
+                pass
+        raise InvalidRecordError(
+            "bad_time", f"{self.time_field} must be epoch milliseconds or an ISO 8601 string"
+        )

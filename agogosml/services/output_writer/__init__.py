@@ -1,0 +1,1 @@
+"""Accepts scored batches and answers only after the sink durably accepted them."""

@@ -1,0 +1,81 @@
+"""The output writer's HTTP API: POST /v1/batches writes a scored batch to the sink.
+
+Each event becomes one record keyed by its id, so consumers (and Kafka's log
+compaction, if enabled) can drop the duplicates at-least-once delivery allows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from agogosml.envelope import decode_batch, dumps
+from agogosml.errors import BadRequestError, SinkError
+from agogosml.streaming.base import OutRecord, Sink
+from agogosml.web.errors import install_error_handlers
+from agogosml.web.probes import probe_router
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+
+
+class WriterMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.written = Counter("agogosml_writer_events_written",
+                               "Events the sink confirmed", registry=registry)
+        self.failed = Counter("agogosml_writer_events_failed",
+                              "Events in batches the sink did not confirm (the chain retries)",
+                              registry=registry)
+        self.sink_latency = Histogram("agogosml_writer_sink_latency_seconds",
+                                      "From handing a batch to the sink to its confirmation",
+                                      buckets=LATENCY_BUCKETS, registry=registry)
+        self.batch_size = Histogram("agogosml_writer_batch_size", "Events per batch",
+                                    buckets=BATCH_SIZE_BUCKETS, registry=registry)
+
+
+def to_record(event: Any) -> OutRecord:
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+        raise BadRequestError("each scored event must be an object with a string 'id'")
+    return OutRecord(value=dumps(event), key=event["id"].encode())
+
+
+def create_app(sink: Sink, registry: CollectorRegistry) -> FastAPI:
+    metrics = WriterMetrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await sink.start()
+        try:
+            yield
+        finally:
+            await sink.stop()
+
+    async def readiness() -> dict[str, bool]:
+        return {"sink": await sink.is_ready()}
+
+    app = FastAPI(title="agogosml output writer", lifespan=lifespan,
+                  default_response_class=ORJSONResponse)
+    install_error_handlers(app)
+    app.include_router(probe_router(registry, readiness))
+
+    @app.post("/v1/batches")
+    async def write_batch(request: Request) -> dict[str, int]:
+        records = [to_record(event) for event in decode_batch(await request.body())]
+        started = time.perf_counter()
+        try:
+            await sink.send(records)
+        except SinkError:
+            metrics.failed.inc(len(records))
+            raise
+        metrics.sink_latency.observe(time.perf_counter() - started)
+        metrics.batch_size.observe(len(records))
+        metrics.written.inc(len(records))
+        return {"written": len(records)}
+
+    return app

@@ -1,0 +1,50 @@
+"""Loading a service's settings from the environment, failing fast with the variable's name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings
+
+from agogosml.errors import ConfigurationError
+from agogosml.streaming.kafka_settings import KafkaSettings
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Transport = Literal["file", "kafka", "eventhubs"]
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Read settings from the environment; a bad value raises ConfigurationError naming
+    the environment variable and what is wrong with it."""
+    try:
+        return settings_class()
+    except ValidationError as error:
+        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        problems = []
+        for item in error.errors():
+            field = ".".join(str(part) for part in item["loc"])
+            variable = f"{prefix}{field}".upper() if field else f"{prefix}*"
+            problems.append(f"{variable}: {item['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+
+
+class ServiceSettings(BaseSettings):
+    """What every service has: where it listens and how much it logs."""
+
+    host: str = "127.0.0.1"
+    port: int
+    log_level: LogLevel = "INFO"
+    shutdown_timeout_s: float = 30.0
+
+
+class TransportSettings(KafkaSettings):
+    """How a service reaches its stream: JSON-lines files, Kafka, or Event Hubs natively."""
+
+    eventhubs_connection_string: SecretStr | None = None
+    eventhubs_checkpoint_blob_connection_string: SecretStr | None = None
+    eventhubs_checkpoint_container: str = "agogosml-checkpoints"
+    files_dir: Path = Path("var")

@@ -1,0 +1,57 @@
+"""The one place where agogosml's exceptions become HTTP statuses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+
+from agogosml.errors import (
+    AgogosmlError,
+    BadRequestError,
+    DownstreamError,
+    ModelInputError,
+    ModelNotFoundError,
+    NotReadyError,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: tuple[tuple[type[AgogosmlError], int], ...] = (
+    (ModelInputError, 422),
+    (BadRequestError, 400),
+    (ModelNotFoundError, 404),
+    (NotReadyError, 503),
+    (DownstreamError, 503),
+)
+
+
+def status_for(error: AgogosmlError) -> int:
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(error, error_type):
+            return status
+    return 500
+
+
+async def _agogosml_error(request: Request, error: Exception) -> ORJSONResponse:
+    assert isinstance(error, AgogosmlError)
+    status = status_for(error)
+    if status >= 500:
+        log.warning("request failed", extra={"path": request.url.path, "status": status,
+                                             "error": type(error).__name__})
+    return ORJSONResponse({"error": type(error).__name__, "detail": str(error)}, status_code=status)
+
+
+async def _validation_error(request: Request, error: Exception) -> ORJSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+    )
+    return ORJSONResponse({"error": "BadRequestError", "detail": problems}, status_code=422)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AgogosmlError, _agogosml_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
