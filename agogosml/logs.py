@@ -44,6 +44,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiokafka logs every failed reconnect at ERROR; our own logs report outages once.
     if level.upper() != "DEBUG":
+        # aiokafka logs every failed reconnect at ERROR, httpx every request at INFO;
+        # our own logs report outages and failures once, with context.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        logging.getLogger("httpx").setLevel(logging.WARNING)

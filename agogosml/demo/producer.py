@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import orjson
 
@@ -13,6 +14,13 @@ from agogosml.streaming.base import OutRecord, Sink
 BATCH = 100
 
 
+def _unique(pool: list[dict[str, Any]], number: int) -> dict[str, Any]:
+    """The pool's events again and again, with ids kept unique after the first round."""
+    item = pool[number % len(pool)]
+    cycle = number // len(pool)
+    return item if cycle == 0 else dict(item, transaction_id=f"{item['transaction_id']}-{cycle}")
+
+
 async def produce(sink: Sink, count: int, rate_per_s: float, seed: int = 11) -> int:
     """Send `count` events (0 = forever, cycling through a generated pool) at about
     `rate_per_s`; returns how many were sent."""
@@ -20,11 +28,10 @@ async def produce(sink: Sink, count: int, rate_per_s: float, seed: int = 11) -> 
     sent = 0
     started = time.monotonic()
     while count == 0 or sent < count:
-        size = BATCH if count == 0 else min(BATCH, count - sent)
-        batch = [pool[(sent + i) % len(pool)] for i in range(size)]
-        if count == 0 or sent + size > len(pool):
-            batch = [dict(item, transaction_id=f"{item['transaction_id']}-{sent + i}")
-                     for i, item in enumerate(batch)]
+        size = max(1, min(BATCH, int(rate_per_s / 10)))
+        if count:
+            size = min(size, count - sent)
+        batch = [_unique(pool, sent + i) for i in range(size)]
         await sink.send([OutRecord(value=orjson.dumps(item)) for item in batch])
         sent += size
         ahead = sent / rate_per_s - (time.monotonic() - started)

@@ -6,6 +6,7 @@ Minimal on purpose: the full train / gate / promote loop is its own piece of wor
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,9 +70,12 @@ def train_and_register(tracking_uri: str, artifacts_dir: Path, model_name: str =
     with mlflow.start_run(run_name="demo-train") as run:
         mlflow.log_params({"rows": rows, "seed": seed, "estimator": "LogisticRegression"})
         mlflow.log_metric("roc_auc", roc_auc)
+        with warnings.catch_warnings():
+            # MLflow hints that integer columns cannot hold missing values; ours never do.
+            warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+            signature = infer_signature(train_x, pipeline.predict_proba(train_x.head(50)))
         info = mlflow.sklearn.log_model(
-            pipeline, name="model", registered_model_name=model_name,
-            signature=infer_signature(train_x, pipeline.predict_proba(train_x.head(50))),
+            pipeline, name="model", registered_model_name=model_name, signature=signature,
             input_example=train_x.head(3), pyfunc_predict_fn="predict_proba",
         )
     version = str(info.registered_model_version)

@@ -91,9 +91,9 @@ class KafkaBroker:
                            "-c", str(config), "--ignore-formatted"),
                 check=True, capture_output=True,
             )
-        log = (self.data_dir / "broker.log").open("ab")
-        self.process = subprocess.Popen(self._java("kafka.Kafka", str(config)),
-                                        stdout=log, stderr=subprocess.STDOUT)
+        with (self.data_dir / "broker.log").open("ab") as log:
+            self.process = subprocess.Popen(self._java("kafka.Kafka", str(config)),
+                                            stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready(timeout_s)
 
     def wait_ready(self, timeout_s: float) -> None:

@@ -33,9 +33,9 @@ class ServiceProcess:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", MODULES[self.name]],
-                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", MODULES[self.name]],
+                                            env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Wait until /readyz answers 200; fail early if the process exits."""

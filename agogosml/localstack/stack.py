@@ -78,10 +78,10 @@ def main() -> None:
                   flush=True)
             service.start()
             service.wait_ready()
-        producer = subprocess.Popen(
-            [sys.executable, "-m", "agogosml.cli", "produce-demo", "--rate",
-             _env("AGOGOSML_DEMO_RATE", "20")],
-            stdout=(logs / "producer.log").open("ab"), stderr=subprocess.STDOUT)
+        with (logs / "producer.log").open("ab") as log:
+            producer = subprocess.Popen(
+                [sys.executable, "-m", "agogosml.cli", "produce-demo", "--rate",
+                 _env("AGOGOSML_DEMO_RATE", "20")], stdout=log, stderr=subprocess.STDOUT)
         _print_guide(broker.bootstrap, services)
         stop.wait()
     except KeyboardInterrupt:

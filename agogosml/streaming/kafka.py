@@ -12,7 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from agogosml.errors import SinkError
+from agogosml.errors import NotReadyError, SinkError
 from agogosml.streaming.base import DrainHook, PartitionKey, Position, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -41,18 +41,27 @@ class KafkaSource:
         self.topic = topic
         self.paused = False
         self.drain_hook: DrainHook | None = None
-        self.consumer = AIOKafkaConsumer(
+        self._options = dict(
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=max_partition_fetch_bytes,
             **client_options,
         )
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise NotReadyError("the Kafka source is not started")
+        return self._consumer
 
     def set_drain_hook(self, hook: DrainHook) -> None:
         self.drain_hook = hook
 
     async def start(self) -> None:
+        # aiokafka clients bind to the running event loop, so they are made here.
+        self._consumer = AIOKafkaConsumer(**self._options)
         await self.consumer.start()
         self.consumer.subscribe([self.topic], listener=_DrainBeforeRevoke(self))
 
@@ -120,15 +129,23 @@ class KafkaSink:
                  delivery_timeout_s: float = 10.0, linger_ms: int = 2) -> None:
         self.topic = topic
         self.delivery_timeout_s = delivery_timeout_s
-        self.producer = AIOKafkaProducer(
+        self._options = dict(
             acks="all",
             enable_idempotence=True,
             linger_ms=linger_ms,
             request_timeout_ms=int(delivery_timeout_s * 1000),
             **client_options,
         )
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise NotReadyError("the Kafka sink is not started")
+        return self._producer
 
     async def start(self) -> None:
+        self._producer = AIOKafkaProducer(**self._options)
         await self.producer.start()
 
     async def stop(self) -> None:

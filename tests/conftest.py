@@ -1,0 +1,54 @@
+"""Session-wide real components: a Kafka broker on free ports and MLflow on SQLite with
+the demo model registered."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from agogosml.demo.train import TrainedDemo, train_and_register
+from agogosml.localstack.broker import KafkaBroker
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@dataclass(frozen=True)
+class Registry:
+    tracking_uri: str
+    demo: TrainedDemo
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.demo.model_name}@champion"
+
+
+@pytest.fixture(scope="session")
+def mlflow_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    root = tmp_path_factory.mktemp("mlflow")
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    demo = train_and_register(tracking_uri, root / "artifacts", rows=5_000)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return Registry(tracking_uri, demo)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Each test gets its own topics on the shared broker."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def schema_path() -> Path:
+    return Path(__file__).parent.parent / "agogosml" / "demo" / "transaction.schema.json"
