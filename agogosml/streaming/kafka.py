@@ -165,9 +165,9 @@ class KafkaSink:
 
     async def is_ready(self) -> bool:
         try:
-            partitions = await asyncio.wait_for(
-                self.producer.partitions_for(self.topic), READY_TIMEOUT_S
-            )
+            # A fresh metadata request: cached metadata would hide a broker that is down.
+            cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(),
+                                             READY_TIMEOUT_S)
         except (KafkaError, TimeoutError):
             return False
-        return bool(partitions)
+        return self.topic in cluster.topics()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import signal
 from collections import Counter
 from typing import Any
 
@@ -134,7 +135,8 @@ async def test_a_gracefully_stopped_reader_commits_what_was_acknowledged(
     await produce_json(pipeline.bootstrap, pipeline.input_topic, items[:1_000])
     async with TopicReader(pipeline.bootstrap, pipeline.output_topic) as output:
         await output.until(lambda r: len(r) >= 1_000, 60, "the first half")
-        assert pipeline.reader.terminate() == 0
+        assert pipeline.reader.terminate() == -signal.SIGTERM  # uvicorn re-raises the signal
+        assert '"abandoned_batches":0' in pipeline.reader.log_path.read_text()
         await produce_json(pipeline.bootstrap, pipeline.input_topic, items[1_000:])
         pipeline.reader.start()
         await asyncio.to_thread(pipeline.reader.wait_ready)

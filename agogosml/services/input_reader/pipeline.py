@@ -83,13 +83,16 @@ class InputReader:
         self._stop_fetching.set()
         if self._loop is not None:
             await self._loop
+        abandoned = 0
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=self.policy.drain_timeout_s)
             if pending:
+                abandoned = len(pending)
                 log.warning("giving up on unacknowledged batches; they will be redelivered",
-                            extra={"batches": len(pending)})
+                            extra={"batches": abandoned})
                 self._abandon.set()
                 await asyncio.wait(pending)
+        log.info("reader drained", extra={"abandoned_batches": abandoned})
 
     async def drain(self) -> None:
         """Wait for every in-flight batch (used before partitions are revoked)."""
