@@ -6,7 +6,6 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 
 from agogosml.errors import (
     AgogosmlError,
@@ -16,6 +15,7 @@ from agogosml.errors import (
     ModelNotFoundError,
     NotReadyError,
 )
+from agogosml.web.responses import JsonResponse
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +35,21 @@ def status_for(error: AgogosmlError) -> int:
     return 500
 
 
-async def _agogosml_error(request: Request, error: Exception) -> ORJSONResponse:
+async def _agogosml_error(request: Request, error: Exception) -> JsonResponse:
     assert isinstance(error, AgogosmlError)
     status = status_for(error)
     if status >= 500:
         log.warning("request failed", extra={"path": request.url.path, "status": status,
                                              "error": type(error).__name__})
-    return ORJSONResponse({"error": type(error).__name__, "detail": str(error)}, status_code=status)
+    return JsonResponse({"error": type(error).__name__, "detail": str(error)}, status_code=status)
 
 
-async def _validation_error(request: Request, error: Exception) -> ORJSONResponse:
+async def _validation_error(request: Request, error: Exception) -> JsonResponse:
     assert isinstance(error, RequestValidationError)
     problems = "; ".join(
         f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
     )
-    return ORJSONResponse({"error": "BadRequestError", "detail": problems}, status_code=422)
+    return JsonResponse({"error": "BadRequestError", "detail": problems}, status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Response
-from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from agogosml.web.responses import JsonResponse
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 """Returns each dependency's name and whether it is usable now."""
@@ -20,10 +21,10 @@ def probe_router(registry: CollectorRegistry, readiness: ReadinessCheck) -> APIR
         return {"status": "alive"}
 
     @router.get("/readyz", include_in_schema=False)
-    async def readyz() -> ORJSONResponse:
+    async def readyz() -> JsonResponse:
         checks = await readiness()
         ready = all(checks.values())
-        return ORJSONResponse({"ready": ready, "checks": checks},
+        return JsonResponse({"ready": ready, "checks": checks},
                               status_code=200 if ready else 503)
 
     @router.get("/metrics", include_in_schema=False)

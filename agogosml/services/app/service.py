@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
 from prometheus_client import CollectorRegistry
 
 from agogosml.envelope import Event, decode_batch, loads
@@ -22,6 +21,7 @@ from agogosml.services.app.scoring import score_events
 from agogosml.web.client import BatchClient
 from agogosml.web.errors import install_error_handlers
 from agogosml.web.probes import probe_router
+from agogosml.web.responses import JsonResponse
 
 
 class ModelHolder:
@@ -48,12 +48,12 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         return {"model": models.current is not None,
                 "writer": await writer.is_reachable(writer_health_url)}
 
-    app = FastAPI(title="agogosml app", lifespan=lifespan, default_response_class=ORJSONResponse)
+    app = FastAPI(title="agogosml app", lifespan=lifespan, default_response_class=JsonResponse)
     install_error_handlers(app)
     app.include_router(probe_router(registry, readiness))
 
     @app.post("/predict")
-    async def predict(request: Request) -> dict[str, Any]:
+    async def predict(request: Request) -> JsonResponse:
         """Score one record, a list of records, or an MLflow scoring body."""
         model = models.current
         frame = frame_from_body(await _json(request), model.input_columns)
@@ -64,11 +64,11 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         metrics.predict_latency.labels(endpoint="predict").observe(time.perf_counter() - started)
         metrics.scored.labels(endpoint="predict", model=model.ref.name,
                               version=model.ref.version).inc(len(frame))
-        return {"model": model.ref.to_json(), "predictions": scores.predictions,
-                "scores": scores.scores}
+        return JsonResponse({"model": model.ref.to_json(), "predictions": scores.predictions,
+                             "scores": scores.scores})
 
     @app.post("/v1/batches")
-    async def score_batch(request: Request) -> dict[str, Any]:
+    async def score_batch(request: Request) -> JsonResponse:
         """The pipeline hop: score, hand the scored batch to the writer, and answer only
         after the writer acknowledged (else 503, and the reader retries)."""
         model = models.current
@@ -85,16 +85,16 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
                               version=model.ref.version).inc(len(result.scored))
         metrics.rejected.labels(endpoint="batch").inc(len(result.rejected))
         metrics.count_predictions(model.ref, [event.prediction for event in result.scored])
-        return {"scored": len(result.scored), "rejected": result.rejected}
+        return JsonResponse({"scored": len(result.scored), "rejected": result.rejected})
 
     @app.get("/v2/health/live")
     async def oip_live() -> dict[str, bool]:
         return {"live": True}
 
     @app.get("/v2/health/ready")
-    async def oip_ready() -> ORJSONResponse:
+    async def oip_ready() -> JsonResponse:
         ready = all((await readiness()).values())
-        return ORJSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        return JsonResponse({"ready": ready}, status_code=200 if ready else 503)
 
     @app.get("/v2/models/{name}")
     async def oip_metadata(name: str) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         return {"name": _named(models, name).ref.name, "ready": True}
 
     @app.post("/v2/models/{name}/infer")
-    async def oip_infer(name: str, request: Request) -> dict[str, Any]:
+    async def oip_infer(name: str, request: Request) -> JsonResponse:
         model = _named(models, name)
         frame, request_id = oip.frame_from_infer_request(await _json(request))
         started = time.perf_counter()
@@ -113,7 +113,7 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         metrics.predict_latency.labels(endpoint="infer").observe(time.perf_counter() - started)
         metrics.scored.labels(endpoint="infer", model=model.ref.name,
                               version=model.ref.version).inc(len(frame))
-        return oip.infer_response(model, scores, request_id)
+        return JsonResponse(oip.infer_response(model, scores, request_id))
 
     return app
 

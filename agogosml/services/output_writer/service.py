@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from agogosml.envelope import decode_batch, dumps
@@ -20,6 +19,7 @@ from agogosml.errors import BadRequestError, SinkError
 from agogosml.streaming.base import OutRecord, Sink
 from agogosml.web.errors import install_error_handlers
 from agogosml.web.probes import probe_router
+from agogosml.web.responses import JsonResponse
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -60,12 +60,12 @@ def create_app(sink: Sink, registry: CollectorRegistry) -> FastAPI:
         return {"sink": await sink.is_ready()}
 
     app = FastAPI(title="agogosml output writer", lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
+                  default_response_class=JsonResponse)
     install_error_handlers(app)
     app.include_router(probe_router(registry, readiness))
 
     @app.post("/v1/batches")
-    async def write_batch(request: Request) -> dict[str, int]:
+    async def write_batch(request: Request) -> JsonResponse:
         records = [to_record(event) for event in decode_batch(await request.body())]
         started = time.perf_counter()
         try:
@@ -76,6 +76,6 @@ def create_app(sink: Sink, registry: CollectorRegistry) -> FastAPI:
         metrics.sink_latency.observe(time.perf_counter() - started)
         metrics.batch_size.observe(len(records))
         metrics.written.inc(len(records))
-        return {"written": len(records)}
+        return JsonResponse({"written": len(records)})
 
     return app

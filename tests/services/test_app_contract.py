@@ -1,0 +1,203 @@
+"""The app's HTTP contracts, over real HTTP: /predict in every body shape, the pipeline
+endpoint through a real writer, and the Open Inference Protocol v2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from agogosml.demo.data import FEATURES, events
+from agogosml.services.app.model import load_model
+from agogosml.services.app.service import ModelHolder, create_app
+from agogosml.services.output_writer.service import create_app as create_writer
+from agogosml.streaming.files import JsonLinesSink
+from agogosml.web.client import BatchClient
+from tests.conftest import Registry
+from tests.servers import run_server
+
+RECORDS = [{name: item[name] for name in FEATURES} for item in events(3, seed=5)]
+COLUMNS = list(FEATURES)
+
+
+@pytest.fixture(scope="module")
+def stack(mlflow_registry: Registry,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    output = tmp_path_factory.mktemp("writer") / "scored.jsonl"
+    writer = create_writer(JsonLinesSink(output), CollectorRegistry())
+    with run_server(writer) as writer_url:
+        app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
+                         BatchClient(f"{writer_url}/v1/batches", 10.0), CollectorRegistry(),
+                         writer_health_url=f"{writer_url}/healthz")
+        with run_server(app) as app_url:
+            yield app_url, output
+
+
+@pytest.fixture
+def app_url(stack: tuple[str, Path]) -> str:
+    return stack[0]
+
+
+def post(url: str, body: Any) -> httpx.Response:
+    return httpx.post(url, content=orjson.dumps(body),
+                      headers={"content-type": "application/json"}, timeout=10)
+
+
+def expected_classes(mlflow_registry: Registry) -> list[int]:
+    import numpy as np
+    import pandas as pd
+
+    model = load_model(mlflow_registry.model_uri)
+    output = model.pyfunc.predict(pd.DataFrame.from_records(RECORDS)[COLUMNS])
+    return [int(c) for c in np.asarray(output).argmax(axis=1)]
+
+
+GOOD_BODIES = {
+    "one record": RECORDS[0],
+    "list of records": RECORDS,
+    "dataframe_split": {"dataframe_split": {"columns": COLUMNS,
+                                            "data": [[r[c] for c in COLUMNS] for r in RECORDS]}},
+    "dataframe_records": {"dataframe_records": RECORDS},
+    "instances as records": {"instances": RECORDS},
+    "instances as rows": {"instances": [[r[c] for c in COLUMNS] for r in RECORDS]},
+    "inputs as columns": {"inputs": {c: [r[c] for r in RECORDS] for c in COLUMNS}},
+    "inputs as records": {"inputs": RECORDS},
+}
+
+
+@pytest.mark.parametrize("shape", list(GOOD_BODIES))
+def test_predict_accepts_every_documented_body(app_url: str, shape: str,
+                                               mlflow_registry: Registry) -> None:
+    response = post(f"{app_url}/predict", GOOD_BODIES[shape])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    wanted = expected_classes(mlflow_registry)
+    assert body["predictions"] == (wanted[:1] if shape == "one record" else wanted)
+    assert body["model"] == {"name": "demo", "version": mlflow_registry.demo.version}
+    assert all(set(scores) == {"0", "1"} for scores in body["scores"])
+
+
+BAD_BODIES: dict[str, tuple[bytes, int, str]] = {
+    "not JSON": (b"{amount: 1", 400, "not valid JSON"),
+    "empty body": (b"", 400, "empty"),
+    "a number": (b"42", 400, "JSON object"),
+    "empty list": (b"[]", 400, "non-empty list"),
+    "two MLflow keys": (orjson.dumps({"instances": RECORDS, "inputs": RECORDS}), 400,
+                        "only one of"),
+    "split with ragged rows": (orjson.dumps({"dataframe_split": {"columns": COLUMNS,
+                                                                 "data": [[1, 2]]}}),
+                               400, "dataframe_split.data[0]"),
+    "split without columns": (orjson.dumps({"dataframe_split": {"data": [[1]]}}), 400,
+                              "dataframe_split.columns"),
+    "rows of the wrong width": (orjson.dumps({"instances": [[1, 2, 3]]}), 400,
+                                "must have 8 values"),
+    "missing feature": (orjson.dumps({k: v for k, v in RECORDS[0].items() if k != "hour"}),
+                        422, "missing input columns: hour"),
+    "wrong type": (orjson.dumps(dict(RECORDS[0], amount="lots")), 422, "amount"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BODIES))
+def test_predict_rejects_bad_bodies_with_a_message(app_url: str, case: str) -> None:
+    body, status, fragment = BAD_BODIES[case]
+    response = httpx.post(f"{app_url}/predict", content=body, timeout=10)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["detail"]
+
+
+def test_pipeline_batches_are_written_before_the_answer(
+        stack: tuple[str, Path], mlflow_registry: Registry) -> None:
+    app_url, output = stack
+    batch = [{"id": f"e{i}", "time": 1_700_000_000_000 + i, "subject": None, "payload": r}
+             for i, r in enumerate(RECORDS)]
+    broken = {"id": "broken", "time": 1, "subject": None,
+              "payload": dict(RECORDS[0], amount="lots")}
+    response = post(f"{app_url}/v1/batches", {"events": [*batch, broken]})
+    assert response.status_code == 200, response.text
+    assert response.json()["scored"] == 3
+    assert [r["id"] for r in response.json()["rejected"]] == ["broken"]
+    written = [orjson.loads(line) for line in output.read_bytes().splitlines()]
+    mine = [w for w in written if w["id"] in {"e0", "e1", "e2"}]
+    assert [w["prediction"] for w in mine] == expected_classes(mlflow_registry)
+    assert [w["time"] for w in mine] == [e["time"] for e in batch]
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    (b"{}", "list under 'events'"),
+    (orjson.dumps({"events": [{"id": 1, "time": 1, "payload": {}}]}), "'id' must be a string"),
+    (orjson.dumps({"events": [{"id": "x", "payload": {}}]}), "missing the field 'time'"),
+])
+def test_pipeline_endpoint_rejects_malformed_batches(app_url: str, body: bytes,
+                                                     fragment: str) -> None:
+    response = httpx.post(f"{app_url}/v1/batches", content=body, timeout=10)
+    assert response.status_code == 400
+    assert fragment in response.json()["detail"]
+
+
+def test_oip_health_and_metadata(app_url: str, mlflow_registry: Registry) -> None:
+    assert httpx.get(f"{app_url}/v2/health/live").json() == {"live": True}
+    assert httpx.get(f"{app_url}/v2/health/ready").status_code == 200
+    metadata = httpx.get(f"{app_url}/v2/models/demo").json()
+    assert metadata["versions"] == [mlflow_registry.demo.version]
+    inputs = {tensor["name"]: tensor["datatype"] for tensor in metadata["inputs"]}
+    assert inputs["amount"] == "FP64"
+    assert inputs["hour"] == "INT64"
+    assert inputs["card_present"] == "BOOL"
+    assert inputs["channel"] == "BYTES"
+    assert httpx.get(f"{app_url}/v2/models/nope").status_code == 404
+
+
+def _tensor(name: str, datatype: str, values: list[Any]) -> dict[str, Any]:
+    return {"name": name, "datatype": datatype, "shape": [len(values)], "data": values}
+
+
+OIP_TYPES = {"amount": "FP64", "hour": "INT64", "distance_from_home_km": "FP64",
+             "transactions_last_24h": "INT64", "merchant_category": "BYTES",
+             "channel": "BYTES", "country": "BYTES", "card_present": "BOOL"}
+
+
+def test_oip_infer(app_url: str, mlflow_registry: Registry) -> None:
+    inputs = [_tensor(c, OIP_TYPES[c], [r[c] for r in RECORDS]) for c in COLUMNS]
+    response = post(f"{app_url}/v2/models/demo/infer", {"id": "req-1", "inputs": inputs})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"] == "req-1"
+    assert body["model_name"] == "demo"
+    assert body["model_version"] == mlflow_registry.demo.version
+    outputs = {output["name"]: output for output in body["outputs"]}
+    assert outputs["prediction"]["data"] == expected_classes(mlflow_registry)
+    assert outputs["prediction"]["shape"] == [3]
+    assert outputs["1"]["datatype"] == "FP64"
+
+
+def _infer_inputs(**changes: Any) -> list[dict[str, Any]]:
+    inputs = [_tensor(c, OIP_TYPES[c], [r[c] for r in RECORDS]) for c in COLUMNS]
+    return [dict(t, **changes) if t["name"] == "amount" else t for t in inputs]
+
+
+@pytest.mark.parametrize(("body", "status", "fragment"), [
+    ({"inputs": []}, 400, "non-empty 'inputs'"),
+    ({"inputs": _infer_inputs(datatype="FLOAT")}, 400, "datatype must be one of"),
+    ({"inputs": _infer_inputs(shape=[2])}, 400, "shape [2] needs 2 values"),
+    ({"inputs": _infer_inputs(data=["a", "b", "c"])}, 400, "does not match datatype FP64"),
+    ({"inputs": _infer_inputs(shape=[3, 2])}, 400, "shape [rows] or [rows, 1]"),
+    ({"inputs": [t for t in _infer_inputs() if t["name"] != "hour"]}, 422,
+     "missing input columns: hour"),
+])
+def test_oip_infer_rejects_bad_requests(app_url: str, body: dict[str, Any], status: int,
+                                        fragment: str) -> None:
+    response = post(f"{app_url}/v2/models/demo/infer", body)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["detail"]
+
+
+def test_metrics_count_scored_records(app_url: str) -> None:
+    post(f"{app_url}/predict", RECORDS)
+    text = httpx.get(f"{app_url}/metrics").text
+    assert 'agogosml_app_events_scored_total{endpoint="predict",model="demo"' in text
+    assert "agogosml_app_predict_latency_seconds_bucket" in text

@@ -1,0 +1,164 @@
+"""The reader against a stand-in app over real HTTP, on the file transport: it retries a
+failing app with backoff, pauses instead of buffering, commits only what was acknowledged,
+and dead-letters what the app refuses."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry
+
+from agogosml.retry import Backoff
+from agogosml.services.input_reader.metrics import ReaderMetrics
+from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
+from agogosml.services.input_reader.service import create_app
+from agogosml.services.input_reader.validation import RecordValidator
+from agogosml.streaming.files import JsonLinesSink, JsonLinesSource
+from agogosml.web.client import BatchClient
+from tests.servers import run_server
+
+
+@dataclass
+class StandInApp:
+    """Answers the pipeline endpoint as `behaviour` decides, and remembers what it acked."""
+
+    behaviour: Callable[[list[dict[str, Any]]], tuple[int, dict[str, Any]]]
+    acknowledged: list[str] = field(default_factory=list)
+    calls: int = 0
+
+    def build(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/healthz")
+        async def healthz() -> dict[str, str]:
+            return {"status": "alive"}
+
+        @app.post("/v1/batches")
+        async def batches(request: Request) -> Response:
+            self.calls += 1
+            events = orjson.loads(await request.body())["events"]
+            status, body = self.behaviour(events)
+            if status == 200:
+                refused = {item["id"] for item in body.get("rejected", [])}
+                self.acknowledged.extend(e["id"] for e in events if e["id"] not in refused)
+            return Response(orjson.dumps(body), status_code=status,
+                            media_type="application/json")
+
+        return app
+
+
+@dataclass
+class ReaderUnderTest:
+    url: str
+    input: Path
+    deadletters: Path
+    checkpoint: Path
+
+    def metric(self, name: str) -> float:
+        for line in httpx.get(f"{self.url}/metrics").text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"no metric {name}")
+
+
+@pytest.fixture
+def run_reader(tmp_path: Path) -> Iterator[Callable[[str], ReaderUnderTest]]:
+    stack: list[Any] = []
+
+    def start(app_url: str) -> ReaderUnderTest:
+        registry = CollectorRegistry()
+        reader = InputReader(
+            source=JsonLinesSource(tmp_path / "in.jsonl"),
+            app=BatchClient(f"{app_url}/v1/batches", 5.0),
+            dead_letters=JsonLinesSink(tmp_path / "dead.jsonl"),
+            validator=RecordValidator(None, 10_000, "id", None, None),
+            metrics=ReaderMetrics(registry),
+            policy=BatchPolicy(max_size=10, linger_s=0.0, max_in_flight=2, drain_timeout_s=2),
+            backoff=Backoff(initial_s=0.01, max_s=0.05),
+        )
+        server = run_server(create_app(reader, registry, f"{app_url}/healthz"))
+        url = server.__enter__()
+        stack.append(server)
+        return ReaderUnderTest(url, tmp_path / "in.jsonl", tmp_path / "dead.jsonl",
+                               tmp_path / "in.jsonl.offset")
+
+    yield start
+    for server in reversed(stack):
+        server.__exit__(None, None, None)
+
+
+def write_events(path: Path, count: int) -> list[str]:
+    ids = [f"e{n}" for n in range(count)]
+    path.write_bytes(b"".join(orjson.dumps({"id": i, "x": n}) + b"\n"
+                              for n, i in enumerate(ids)))
+    return ids
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)  # polling a condition another thread makes true
+
+
+def test_a_failing_app_is_retried_without_commits_or_unbounded_buffering(
+        run_reader: Callable[[str], ReaderUnderTest]) -> None:
+    healthy = threading.Event()
+    stand_in = StandInApp(lambda events: (200, {"scored": len(events), "rejected": []})
+                          if healthy.is_set() else (503, {"detail": "writer down"}))
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url)
+        ids = write_events(reader.input, 100)
+        wait_for(lambda: stand_in.calls >= 10, 10, "retries")
+        assert not reader.checkpoint.exists(), "nothing acknowledged, nothing committed"
+        assert reader.metric("agogosml_reader_batches_in_flight") <= 2
+        assert reader.metric("agogosml_reader_paused") == 1
+        assert reader.metric("agogosml_reader_records_consumed_total") <= 20
+        healthy.set()
+        wait_for(lambda: set(stand_in.acknowledged) == set(ids), 10, "every event acked")
+        size = reader.input.stat().st_size
+        wait_for(lambda: reader.checkpoint.exists()
+                 and int(reader.checkpoint.read_text()) == size, 5, "the final commit")
+    assert reader.metric("agogosml_reader_forward_failures_total") >= 10
+
+
+def test_records_the_app_refuses_are_dead_lettered_with_its_reason(
+        run_reader: Callable[[str], ReaderUnderTest]) -> None:
+    def refuse_odd(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        odd = [e for e in events if int(e["id"][1:]) % 2]
+        return 200, {"scored": len(events) - len(odd),
+                     "rejected": [{"id": e["id"], "reason": "amount: not a number"} for e in odd]}
+
+    stand_in = StandInApp(refuse_odd)
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url)
+        ids = write_events(reader.input, 20)
+        wait_for(lambda: reader.deadletters.exists()
+                 and len(reader.deadletters.read_bytes().splitlines()) == 10, 10, "10 letters")
+    letters = [orjson.loads(line) for line in reader.deadletters.read_bytes().splitlines()]
+    assert {letter["reason"] for letter in letters} == {"rejected_by_app"}
+    assert {letter["detail"] for letter in letters} == {"amount: not a number"}
+    assert sorted(stand_in.acknowledged) == sorted(i for i in ids if int(i[1:]) % 2 == 0)
+
+
+def test_a_batch_the_app_refuses_outright_is_dead_lettered_not_retried(
+        run_reader: Callable[[str], ReaderUnderTest]) -> None:
+    stand_in = StandInApp(lambda events: (422, {"detail": "model expects 8 columns"}))
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url)
+        write_events(reader.input, 5)
+        wait_for(lambda: reader.deadletters.exists()
+                 and len(reader.deadletters.read_bytes().splitlines()) == 5, 10, "5 letters")
+        assert stand_in.calls == 1
+    letter = orjson.loads(reader.deadletters.read_bytes().splitlines()[0])
+    assert letter["detail"] == "model expects 8 columns"

@@ -1,0 +1,70 @@
+"""Settings come from the environment and a bad value stops the service with its name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from agogosml.errors import ConfigurationError
+from agogosml.services.input_reader.settings import ReaderSettings
+from agogosml.services.output_writer.settings import WriterSettings
+from agogosml.settings import load_settings
+
+CONNECTION = ("Endpoint=sb://agogo.servicebus.windows.net/;SharedAccessKeyName=send;"
+              "SharedAccessKey=c2VjcmV0;EntityPath=input")
+
+
+def test_defaults_match_the_documented_local_stack() -> None:
+    reader = load_settings(ReaderSettings)
+    assert (reader.port, reader.input_stream, reader.deadletter_stream) == (
+        8002, "agogosml.input", "agogosml.deadletter")
+    assert reader.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert load_settings(WriterSettings).output_stream == "agogosml.output"
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("AGOGOSML_READER_PORT", "eighty", "AGOGOSML_READER_PORT: Input should be a valid integer"),
+    ("AGOGOSML_READER_SOURCE", "rabbitmq", "AGOGOSML_READER_SOURCE: Input should be 'file'"),
+    ("AGOGOSML_READER_BATCH_MAX_SIZE", "0", "AGOGOSML_READER_BATCH_MAX_SIZE"),
+    ("AGOGOSML_READER_SCHEMA_PATH", "/nowhere.json", "is not a file"),
+    ("AGOGOSML_READER_KAFKA_SECURITY_PROTOCOL", "SASL_SSL", "kafka_sasl_mechanism is required"),
+])
+def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str,
+                                        value: str, message: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match="invalid settings") as refused:
+        load_settings(ReaderSettings)
+    assert message in str(refused.value)
+
+
+def test_event_hubs_kafka_endpoint_from_a_connection_string(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGOGOSML_WRITER_KAFKA_EVENTHUBS_CONNECTION_STRING", CONNECTION)
+    options = load_settings(WriterSettings).kafka_client_options()
+    assert options["bootstrap_servers"] == "agogo.servicebus.windows.net:9093"
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "PLAIN"
+    assert options["sasl_plain_username"] == "$ConnectionString"
+    assert options["sasl_plain_password"] == CONNECTION
+
+
+def test_secrets_do_not_show_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGOGOSML_WRITER_KAFKA_EVENTHUBS_CONNECTION_STRING", CONNECTION)
+    assert "c2VjcmV0" not in repr(load_settings(WriterSettings))
+
+
+@pytest.mark.parametrize(("module", "variable", "value", "message"), [
+    ("agogosml.services.input_reader", "AGOGOSML_READER_PORT", "eighty",
+     "AGOGOSML_READER_PORT"),
+    ("agogosml.services.output_writer", "AGOGOSML_WRITER_SINK", "s3", "AGOGOSML_WRITER_SINK"),
+    ("agogosml.services.app", "AGOGOSML_APP_MODEL_URI", "/no/such/model",
+     "cannot load model /no/such/model"),
+])
+def test_a_service_with_a_bad_setting_exits_at_start(module: str, variable: str, value: str,
+                                                     message: str) -> None:
+    finished = subprocess.run([sys.executable, "-m", module], env={variable: value,
+                              "PATH": "/usr/bin:/bin"}, capture_output=True, timeout=120)
+    assert finished.returncode == 2
+    assert message in finished.stderr.decode()

@@ -1,0 +1,72 @@
+"""Raw records become events, or a dead-letter reason a person can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from agogosml.errors import ConfigurationError, InvalidRecordError
+from agogosml.services.input_reader.validation import RecordValidator
+from agogosml.streaming.base import Position, SourceRecord
+
+SCHEMA = orjson.loads(
+    (Path(__file__).parents[2] / "agogosml" / "demo" / "transaction.schema.json").read_bytes())
+GOOD = {"transaction_id": "tx-1", "customer_id": "C1", "amount": 10.5, "hour": 3,
+        "distance_from_home_km": 1.0, "transactions_last_24h": 2,
+        "merchant_category": "fuel", "channel": "pos", "country": "DE", "card_present": True,
+        "when": "2026-01-02T03:04:05+00:00"}
+
+
+def record(value: Any, offset: int = 7) -> SourceRecord:
+    raw = value if isinstance(value, bytes) else orjson.dumps(value)
+    return SourceRecord(value=raw, position=Position("in", "2", offset), timestamp_ms=1234)
+
+
+def validator(**overrides: Any) -> RecordValidator:
+    options: dict[str, Any] = {"schema": SCHEMA, "max_record_bytes": 1024,
+                               "id_field": "transaction_id", "subject_field": "customer_id",
+                               "time_field": None}
+    return RecordValidator(**{**options, **overrides})
+
+
+def test_a_good_record_becomes_an_event_with_id_subject_and_time() -> None:
+    event = validator().to_event(record(GOOD))
+    assert (event.id, event.subject, event.time_ms) == ("tx-1", "C1", 1234)
+    assert event.payload == GOOD
+
+
+def test_without_an_id_field_the_id_comes_from_the_source_coordinates() -> None:
+    first = validator(id_field=None).to_event(record(GOOD))
+    again = validator(id_field=None).to_event(record(GOOD))
+    assert first.id == again.id == "in-2-7"
+
+
+def test_event_time_can_come_from_the_payload() -> None:
+    event = validator(time_field="when").to_event(record(GOOD))
+    assert event.time_ms == 1767323045000
+    with pytest.raises(InvalidRecordError, match="bad_time"):
+        validator(time_field="when").to_event(record(dict(GOOD, when="yesterday")))
+
+
+@pytest.mark.parametrize(("value", "reason", "detail"), [
+    (b"{oops", "not_json", ""),
+    (b"[1]", "not_object", "list"),
+    (dict(GOOD, hour=30), "schema_violation", "hour: 30 is greater than the maximum of 23"),
+    ({k: v for k, v in GOOD.items() if k != "amount"}, "schema_violation", "'amount' is a "
+     "required property"),
+    (dict(GOOD, country="Germany"), "schema_violation", "country:"),
+    (dict(GOOD, name="x" * 2000), "too_large", "the limit is 1024"),
+])
+def test_bad_records_are_refused_with_a_reason(value: Any, reason: str, detail: str) -> None:
+    with pytest.raises(InvalidRecordError) as refused:
+        validator().to_event(record(value))
+    assert refused.value.reason == reason
+    assert detail in refused.value.detail
+
+
+def test_an_invalid_schema_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="JSON Schema is invalid"):
+        validator(schema={"type": "no-such-type"})
