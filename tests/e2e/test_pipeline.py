@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from typing import Any
@@ -170,3 +173,45 @@ async def _wait_not_ready(service: ServiceProcess, timeout_s: float = 30) -> Non
         while (await client.get(f"{service.url}/readyz", timeout=10)).status_code == 200:
             assert time.monotonic() < deadline, f"{service.name} stayed ready during the outage"
             await asyncio.sleep(0.2)
+
+
+async def test_replay_sends_dead_letters_back_to_the_input(kafka: KafkaBroker,
+                                                           topic_prefix: str) -> None:
+    topics = {kind: f"{topic_prefix}.{kind}" for kind in ("input", "deadletter")}
+    await create_topics(kafka.bootstrap, topics.values())
+    originals = [b'{"transaction_id": "late-1"}', b"{broken"]
+    letters = [orjson.dumps({"reason": "not_json", "detail": "", "source": {},
+                             "original": base64.b64encode(o).decode()}) for o in originals]
+    await produce(kafka.bootstrap, topics["deadletter"], letters)
+    env = {"AGOGOSML_READER_SOURCE": "kafka",
+           "AGOGOSML_READER_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+           "AGOGOSML_READER_INPUT_STREAM": topics["input"],
+           "AGOGOSML_READER_DEADLETTER_STREAM": topics["deadletter"],
+           "AGOGOSML_READER_CONSUMER_GROUP": f"{topic_prefix}-reader"}
+    command = [sys.executable, "-m", "agogosml.cli", "replay-deadletters", "--idle-timeout", "3"]
+    first = await asyncio.to_thread(subprocess.run, command, env={**os.environ, **env},
+                                    capture_output=True, timeout=120)
+    assert first.returncode == 0, first.stderr.decode()
+    assert b"replayed 2 dead letters" in first.stdout
+    replayed = await _read_raw(kafka.bootstrap, topics["input"], 2)
+    assert sorted(replayed) == sorted(originals)
+    second = await asyncio.to_thread(subprocess.run, command, env={**os.environ, **env},
+                                     capture_output=True, timeout=120)
+    assert b"replayed 0 dead letters" in second.stdout, "a replay commits what it sent"
+
+
+async def _read_raw(bootstrap: str, topic: str, count: int) -> list[bytes]:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(values) < count:
+                batches = await consumer.getmany(timeout_ms=200)
+                values.extend(m.value for ms in batches.values() for m in ms)
+    finally:
+        await consumer.stop()
+    return values
