@@ -22,6 +22,7 @@ from agogosml.retry import Backoff
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
 from agogosml.services.input_reader.service import create_app
+from agogosml.services.input_reader.shadow import ShadowMirror, sampled
 from agogosml.services.input_reader.validation import RecordValidator
 from agogosml.streaming.files import JsonLinesSink, JsonLinesSource
 from agogosml.web.client import BatchClient
@@ -72,11 +73,13 @@ class ReaderUnderTest:
 
 
 @pytest.fixture
-def run_reader(tmp_path: Path) -> Iterator[Callable[[str], ReaderUnderTest]]:
+def run_reader(tmp_path: Path) -> Iterator[Callable[..., ReaderUnderTest]]:
     stack: list[Any] = []
 
-    def start(app_url: str) -> ReaderUnderTest:
+    def start(app_url: str, shadow_url: str | None = None) -> ReaderUnderTest:
         registry = CollectorRegistry()
+        shadow = None if shadow_url is None else ShadowMirror(
+            BatchClient(f"{shadow_url}/v1/batches", 5.0), 0.5, registry, max_in_flight=64)
         reader = InputReader(
             source=JsonLinesSource(tmp_path / "in.jsonl"),
             app=BatchClient(f"{app_url}/v1/batches", 5.0),
@@ -85,6 +88,7 @@ def run_reader(tmp_path: Path) -> Iterator[Callable[[str], ReaderUnderTest]]:
             metrics=ReaderMetrics(registry),
             policy=BatchPolicy(max_size=10, linger_s=0.0, max_in_flight=2, drain_timeout_s=2),
             backoff=Backoff(initial_s=0.01, max_s=0.05),
+            shadow=shadow,
         )
         server = run_server(create_app(reader, registry, f"{app_url}/healthz"))
         url = server.__enter__()
@@ -112,7 +116,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
 
 
 def test_a_failing_app_is_retried_without_commits_or_unbounded_buffering(
-        run_reader: Callable[[str], ReaderUnderTest]) -> None:
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
     healthy = threading.Event()
     stand_in = StandInApp(lambda events: (200, {"scored": len(events), "rejected": []})
                           if healthy.is_set() else (503, {"detail": "writer down"}))
@@ -133,7 +137,7 @@ def test_a_failing_app_is_retried_without_commits_or_unbounded_buffering(
 
 
 def test_records_the_app_refuses_are_dead_lettered_with_its_reason(
-        run_reader: Callable[[str], ReaderUnderTest]) -> None:
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
     def refuse_odd(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
         odd = [e for e in events if int(e["id"][1:]) % 2]
         return 200, {"scored": len(events) - len(odd),
@@ -152,7 +156,7 @@ def test_records_the_app_refuses_are_dead_lettered_with_its_reason(
 
 
 def test_a_batch_the_app_refuses_outright_is_dead_lettered_not_retried(
-        run_reader: Callable[[str], ReaderUnderTest]) -> None:
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
     stand_in = StandInApp(lambda events: (422, {"detail": "model expects 8 columns"}))
     with run_server(stand_in.build()) as app_url:
         reader = run_reader(app_url)
@@ -162,3 +166,34 @@ def test_a_batch_the_app_refuses_outright_is_dead_lettered_not_retried(
         assert stand_in.calls == 1
     letter = orjson.loads(reader.deadletters.read_bytes().splitlines()[0])
     assert letter["detail"] == "model expects 8 columns"
+
+
+def acknowledge_all(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    return 200, {"scored": len(events), "rejected": []}
+
+
+def test_shadow_traffic_is_a_stable_sample_and_never_blocks_production(
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
+    production = StandInApp(acknowledge_all)
+    shadow = StandInApp(acknowledge_all)
+    broken_shadow = StandInApp(lambda events: (503, {"detail": "challenger down"}))
+    with run_server(production.build()) as app_url, \
+            run_server(shadow.build()) as shadow_url:
+        reader = run_reader(app_url, shadow_url)
+        ids = write_events(reader.input, 200)
+        wanted = {i for i in ids if sampled(i, 0.5)}
+        wait_for(lambda: set(shadow.acknowledged) == wanted, 10, "the shadow sample")
+        assert set(production.acknowledged) == set(ids)
+    assert 60 < len(wanted) < 140, "about half the events are mirrored"
+
+    with run_server(production.build()) as app_url, \
+            run_server(broken_shadow.build()) as shadow_url:
+        reader.input.unlink()
+        reader.checkpoint.unlink()
+        other = run_reader(app_url, shadow_url)
+        ids = write_events(other.input, 100)
+        size = other.input.stat().st_size
+        wait_for(lambda: other.checkpoint.exists()
+                 and int(other.checkpoint.read_text()) == size, 10, "production commits")
+        wait_for(lambda: other.metric("agogosml_reader_shadow_failures_total") > 0, 10,
+                 "the shadow failures to be counted")

@@ -10,6 +10,7 @@ from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
 from agogosml.services.input_reader.service import create_app
 from agogosml.services.input_reader.settings import ReaderSettings
+from agogosml.services.input_reader.shadow import ShadowMirror
 from agogosml.services.input_reader.validation import RecordValidator
 from agogosml.serving import run_service
 from agogosml.settings import load_settings
@@ -20,6 +21,11 @@ from agogosml.web.client import BatchClient
 def build() -> tuple[FastAPI, ReaderSettings]:
     settings = load_settings(ReaderSettings)
     registry = CollectorRegistry()
+    shadow = None
+    if settings.shadow_url is not None and settings.shadow_sample_ratio > 0:
+        shadow = ShadowMirror(BatchClient(f"{settings.shadow_url}/v1/batches",
+                                          settings.request_timeout_s),
+                              settings.shadow_sample_ratio, registry)
     reader = InputReader(
         source=build_source(settings.source, settings, settings.input_stream,
                             settings.consumer_group),
@@ -31,6 +37,7 @@ def build() -> tuple[FastAPI, ReaderSettings]:
         policy=BatchPolicy(settings.batch_max_size, settings.batch_linger_ms / 1000,
                            settings.max_in_flight, settings.drain_timeout_s),
         backoff=Backoff(settings.retry_initial_ms / 1000, settings.retry_max_ms / 1000),
+        shadow=shadow,
     )
     return create_app(reader, registry, f"{settings.app_url}/healthz"), settings
 

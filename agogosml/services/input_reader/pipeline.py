@@ -20,6 +20,7 @@ from agogosml.retry import Backoff, retry_until_done
 from agogosml.services.input_reader.commits import CommitTracker
 from agogosml.services.input_reader.deadletters import dead_letter
 from agogosml.services.input_reader.metrics import ReaderMetrics
+from agogosml.services.input_reader.shadow import ShadowMirror
 from agogosml.services.input_reader.transforms import RecordTransform, apply_transforms
 from agogosml.services.input_reader.validation import RecordValidator
 from agogosml.streaming.base import OutRecord, Sink, Source, SourceRecord
@@ -42,7 +43,8 @@ class BatchPolicy:
 class InputReader:
     def __init__(self, source: Source, app: BatchClient, dead_letters: Sink,
                  validator: RecordValidator, metrics: ReaderMetrics, policy: BatchPolicy,
-                 backoff: Backoff, transforms: Sequence[RecordTransform] = ()) -> None:
+                 backoff: Backoff, transforms: Sequence[RecordTransform] = (),
+                 shadow: ShadowMirror | None = None) -> None:
         self.source = source
         self.app = app
         self.dead_letters = dead_letters
@@ -51,6 +53,7 @@ class InputReader:
         self.policy = policy
         self.backoff = backoff
         self.transforms = tuple(transforms)
+        self.shadow = shadow
         self._tracker = CommitTracker()
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
@@ -163,6 +166,8 @@ class InputReader:
                        by_id: dict[str, SourceRecord]) -> list[tuple[SourceRecord, str, str]]:
         started = time.perf_counter()
         document = {"events": events}
+        if self.shadow is not None:
+            self.shadow.offer(events)
         try:
             answer = await retry_until_done(
                 lambda: self.app.post(document), self.backoff, self._abandon,

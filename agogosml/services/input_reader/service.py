@@ -28,6 +28,8 @@ def create_app(reader: InputReader, registry: CollectorRegistry, app_health_url:
             await reader.source.stop()
             await reader.dead_letters.stop()
             await reader.app.aclose()
+            if reader.shadow is not None:
+                await reader.shadow.close()
 
     async def readiness() -> dict[str, bool]:
         return {

@@ -34,6 +34,9 @@ class ReaderSettings(ServiceSettings, TransportSettings):
     retry_max_ms: float = Field(default=5_000.0, gt=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
     drain_timeout_s: float = Field(default=20.0, ge=0)
+    shadow_url: str | None = None
+    """A preview app that scores a mirrored sample (its outputs go to a shadow destination)."""
+    shadow_sample_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _check(self) -> ReaderSettings:

@@ -1,0 +1,70 @@
+"""Mirroring a sample of traffic to a preview (challenger) app for shadow scoring.
+
+Shadow traffic never slows or endangers production: mirrored batches are sent in
+the background, at most `max_in_flight` at once; when that many are pending, the
+sample is skipped (and counted). Its outcome never affects offset commits. The
+sample is chosen by a hash of the event id, so the same events are mirrored on
+every delivery and the champion's and challenger's outputs can be joined by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from agogosml.errors import AgogosmlError
+from agogosml.web.client import BatchClient
+
+log = logging.getLogger(__name__)
+
+BUCKETS = 10_000
+
+
+def sampled(event_id: str, ratio: float) -> bool:
+    return zlib.crc32(event_id.encode()) % BUCKETS < ratio * BUCKETS
+
+
+class ShadowMirror:
+    def __init__(self, client: BatchClient, ratio: float, registry: CollectorRegistry,
+                 max_in_flight: int = 2) -> None:
+        self.client = client
+        self.ratio = ratio
+        self.max_in_flight = max_in_flight
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.mirrored = Counter("agogosml_reader_shadow_mirrored",
+                                "Events mirrored to the preview app", registry=registry)
+        self.skipped = Counter("agogosml_reader_shadow_skipped",
+                               "Sampled events not mirrored because the preview app lagged",
+                               registry=registry)
+        self.failures = Counter("agogosml_reader_shadow_failures",
+                                "Mirrored batches the preview app did not acknowledge",
+                                registry=registry)
+
+    def offer(self, events: list[dict[str, Any]]) -> None:
+        sample = [event for event in events if sampled(event["id"], self.ratio)]
+        if not sample:
+            return
+        if len(self._tasks) >= self.max_in_flight:
+            self.skipped.inc(len(sample))
+            return
+        task = asyncio.create_task(self._send(sample))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, sample: list[dict[str, Any]]) -> None:
+        try:
+            await self.client.post({"events": sample})
+        except AgogosmlError as error:
+            self.failures.inc()
+            log.debug("shadow batch failed", extra={"error": str(error)})
+            return
+        self.mirrored.inc(len(sample))
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        await self.client.aclose()
