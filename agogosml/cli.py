@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agogosml.errors import AgogosmlError
 from agogosml.logs import configure_logging
+from agogosml.rollout.cli import add_parser as add_rollout_parser
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.settings import load_settings
 
@@ -67,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-beginning", action="store_true")
     tail.add_argument("--max", type=int, default=0, help="stop after this many (0 = never)")
     tail.set_defaults(run=_tail)
+
+    add_rollout_parser(commands)
 
     local = commands.add_parser("local-stack", help="the whole pipeline locally (make run)")
     local.set_defaults(run=lambda _: _local_stack())

@@ -22,9 +22,8 @@ class AppMetrics:
         self.rejected = Counter("agogosml_app_records_rejected",
                                 "Records the model could not score", ["endpoint"],
                                 registry=registry)
-        self.failed = Counter("agogosml_app_requests_failed",
-                              "Requests answered with an error", ["endpoint", "status"],
-                              registry=registry)
+        self.requests = Counter("agogosml_app_requests", "Requests answered, by status",
+                                ["endpoint", "status"], registry=registry)
         self.predict_latency = Histogram("agogosml_app_predict_latency_seconds",
                                          "Time in the model's predict call", ["endpoint"],
                                          buckets=LATENCY_BUCKETS, registry=registry)

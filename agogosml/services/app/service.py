@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from agogosml.envelope import Event, decode_batch, loads
@@ -50,6 +50,16 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
 
     app = FastAPI(title="agogosml app", lifespan=lifespan, default_response_class=JsonResponse)
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def count_requests(request: Request,
+                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "other")
+        metrics.requests.labels(endpoint=endpoint, status=str(response.status_code)).inc()
+        return response
+
     app.include_router(probe_router(registry, readiness))
 
     @app.post("/predict")

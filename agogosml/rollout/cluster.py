@@ -1,0 +1,108 @@
+"""What the rollout tool reads from Kubernetes: slot Deployments, the production Service,
+and the rollout journal kept in a ConfigMap."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+SLOT_LABEL = "agogosml.io/slot"
+SLOTS = ("blue", "green")
+
+
+def other_slot(slot: str) -> str:
+    return SLOTS[1 - SLOTS.index(slot)]
+
+
+@dataclass(frozen=True)
+class SlotState:
+    slot: str
+    exists: bool
+    desired: int = 0
+    ready: int = 0
+    image: str = ""
+    model_uri: str = ""
+
+    @property
+    def is_ready(self) -> bool:
+        return self.exists and self.desired > 0 and self.ready >= self.desired
+
+
+class Cluster:
+    def __init__(self, api: client.ApiClient, namespace: str, fullname: str) -> None:
+        self.apps = client.AppsV1Api(api)
+        self.core = client.CoreV1Api(api)
+        self.namespace = namespace
+        self.fullname = fullname
+
+    def deployment_name(self, slot: str) -> str:
+        return f"{self.fullname}-app-{slot}"
+
+    def slot(self, slot: str) -> SlotState:
+        try:
+            deployment = self.apps.read_namespaced_deployment(self.deployment_name(slot),
+                                                              self.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return SlotState(slot, exists=False)
+            raise
+        container = deployment.spec.template.spec.containers[0]
+        env = {item.name: item.value for item in container.env or [] if item.value}
+        generation_seen = (deployment.status.observed_generation or 0) >= \
+            (deployment.metadata.generation or 0)
+        return SlotState(slot, exists=True, desired=deployment.spec.replicas or 0,
+                         ready=(deployment.status.ready_replicas or 0) if generation_seen else 0,
+                         image=container.image or "",
+                         model_uri=env.get("AGOGOSML_APP_MODEL_URI", ""))
+
+    def production_slot(self) -> str:
+        service = self.core.read_namespaced_service(f"{self.fullname}-app", self.namespace)
+        slot: str = service.spec.selector[SLOT_LABEL]
+        return slot
+
+    def wait_ready(self, slot: str, timeout_s: float, poll_s: float = 1.0) -> SlotState:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.slot(slot)
+            if state.is_ready or time.monotonic() > deadline:
+                return state
+            time.sleep(poll_s)  # polling the Deployment's status until it is ready
+
+
+class Journal:
+    """Every rollout step, kept in a ConfigMap so `status` shows it to anyone."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, release: str,
+                 keep: int = 50) -> None:
+        self.core = client.CoreV1Api(api)
+        self.namespace = namespace
+        self.name = f"{release}-rollout"
+        self.keep = keep
+
+    def entries(self) -> list[dict[str, Any]]:
+        try:
+            config_map = self.core.read_namespaced_config_map(self.name, self.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return []
+            raise
+        entries: list[dict[str, Any]] = json.loads((config_map.data or {}).get("journal", "[]"))
+        return entries
+
+    def record(self, step: str, **details: Any) -> None:
+        entries = [*self.entries(), {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                     "step": step, **details}][-self.keep:]
+        body = client.V1ConfigMap(metadata=client.V1ObjectMeta(
+            name=self.name, labels={"app.kubernetes.io/managed-by": "agogosml-rollout"}),
+            data={"journal": json.dumps(entries)})
+        try:
+            self.core.replace_namespaced_config_map(self.name, self.namespace, body)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            self.core.create_namespaced_config_map(self.namespace, body)
