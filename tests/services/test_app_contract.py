@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from agogosml.demo.data import FEATURES, events
 from agogosml.services.app.model import load_model
-from agogosml.services.app.service import ModelHolder, create_app
+from agogosml.services.app.reload import ModelHolder
+from agogosml.services.app.service import create_app
 from agogosml.services.output_writer.service import create_app as create_writer
 from agogosml.streaming.files import JsonLinesSink
 from agogosml.web.client import BatchClient

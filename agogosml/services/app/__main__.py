@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from agogosml.services.app.model import load_model
-from agogosml.services.app.service import ModelHolder, create_app
+from agogosml.services.app.reload import ModelHolder
+from agogosml.services.app.service import create_app
 from agogosml.services.app.settings import AppSettings
 from agogosml.serving import run_service
 from agogosml.settings import load_settings
@@ -24,6 +25,8 @@ def build() -> tuple[FastAPI, AppSettings]:
         CollectorRegistry(),
         writer_health_url=f"{settings.writer_url}/healthz",
         max_predict_records=settings.max_predict_records,
+        model_uri=settings.model_uri,
+        reload_interval_s=settings.reload_interval_s,
     )
     return app, settings
 

@@ -17,6 +17,7 @@ from agogosml.services.app import oip
 from agogosml.services.app.bodies import frame_from_body
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.app.model import LoadedModel
+from agogosml.services.app.reload import ModelHolder, ModelWatcher
 from agogosml.services.app.scoring import score_events
 from agogosml.web.client import BatchClient
 from agogosml.web.errors import install_error_handlers
@@ -24,24 +25,28 @@ from agogosml.web.probes import probe_router
 from agogosml.web.responses import JsonResponse
 
 
-class ModelHolder:
-    """The model being served. Swapping `current` is atomic: a request reads it once."""
-
-    def __init__(self, model: LoadedModel) -> None:
-        self.current = model
-
-
 def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegistry,
-               writer_health_url: str, max_predict_records: int = 10_000) -> FastAPI:
+               writer_health_url: str, max_predict_records: int = 10_000,
+               model_uri: str | None = None, reload_interval_s: float = 0.0) -> FastAPI:
+    """`model_uri` with an alias and a positive `reload_interval_s` make the app follow
+    the alias and hot-swap new versions."""
     metrics = AppMetrics(registry)
     metrics.model_info.labels(model=models.current.ref.name,
                               version=models.current.ref.version).set(1)
 
+    def swapped(old: LoadedModel, fresh: LoadedModel) -> None:
+        metrics.model_info.labels(model=old.ref.name, version=old.ref.version).set(0)
+        metrics.model_info.labels(model=fresh.ref.name, version=fresh.ref.version).set(1)
+
+    watcher = ModelWatcher(models, model_uri or "", reload_interval_s, swapped)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        watcher.start()
         try:
             yield
         finally:
+            await watcher.stop()
             await writer.aclose()
 
     async def readiness() -> dict[str, bool]:

@@ -18,3 +18,5 @@ class AppSettings(ServiceSettings):
     writer_url: str = "http://127.0.0.1:8001"
     writer_timeout_s: float = Field(default=20.0, gt=0)
     max_predict_records: int = Field(default=10_000, ge=1)
+    reload_interval_s: float = Field(default=10.0, ge=0)
+    """How often to check a `models:/name@alias` URI for a new version (0: never)."""

@@ -1,0 +1,106 @@
+"""The app follows its model alias: a new version is swapped in without a restart, with
+no failed request and no request scored by a mix of versions; moving the alias back
+brings the previous version back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+from prometheus_client import CollectorRegistry
+
+from agogosml.demo.data import FEATURES, events
+from agogosml.demo.train import train_and_register
+from agogosml.services.app.model import load_model
+from agogosml.services.app.reload import ModelHolder
+from agogosml.services.app.service import create_app
+from agogosml.web.client import BatchClient
+from tests.conftest import Registry
+from tests.servers import run_server
+
+PROBES = [{name: item[name] for name in FEATURES} for item in events(20, seed=9)]
+URI = "models:/reloadtest@champion"
+
+
+def scores_of(model_uri: str) -> list[float]:
+    model = load_model(model_uri)
+    output = model.pyfunc.predict(pd.DataFrame.from_records(PROBES)[list(FEATURES)])
+    return [float(p) for p in np.asarray(output)[:, 1]]
+
+
+class Load:
+    """Posts /predict continuously from a thread and keeps every answer."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.answers: list[tuple[int, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                response = client.post(f"{self.url}/predict", json=PROBES)
+                self.answers.append((response.status_code, response.json()))
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def wait_for_version(self, version: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not any(body.get("model", {}).get("version") == version
+                      for _, body in self.answers[-5:]):
+            assert time.monotonic() < deadline, f"version {version} never served"
+            time.sleep(0.05)  # polling the answers the load thread collects
+
+
+def test_alias_changes_are_followed_without_failed_or_mixed_requests(
+        mlflow_registry: Registry, tmp_path: Path) -> None:
+    first = train_and_register(mlflow_registry.tracking_uri, tmp_path / "artifacts",
+                               model_name="reloadtest", rows=2_000, seed=1)
+    expected: dict[str, list[float]] = {first.version: scores_of(URI)}
+    holder = ModelHolder(load_model(URI))
+    app = create_app(holder, BatchClient("http://127.0.0.1:9/v1/batches", 1.0),
+                     CollectorRegistry(), "http://127.0.0.1:9/healthz", model_uri=URI,
+                     reload_interval_s=0.2)
+    with run_server(app) as url, Load(url) as load:
+        load.wait_for_version(first.version)
+        second = train_and_register(mlflow_registry.tracking_uri, tmp_path / "artifacts",
+                                    model_name="reloadtest", rows=2_000, seed=2)
+        expected[second.version] = scores_of(URI)
+        load.wait_for_version(second.version)
+        MlflowClient().set_registered_model_alias("reloadtest", "champion", first.version)
+        load.wait_for_version(first.version)
+        metrics = httpx.get(f"{url}/metrics").text
+
+    assert expected[first.version] != expected[second.version]
+    assert [status for status, _ in load.answers if status != 200] == []
+    for _, body in load.answers:
+        version = body["model"]["version"]
+        served = [row["1"] for row in body["scores"]]
+        assert served == expected[version], f"a response mixed versions ({version})"
+    assert f'agogosml_app_model_info{{model="reloadtest",version="{first.version}"}} 1.0' \
+        in metrics
+    assert f'agogosml_app_model_info{{model="reloadtest",version="{second.version}"}} 0.0' \
+        in metrics
+
+
+def test_a_fixed_uri_is_not_watched() -> None:
+    from agogosml.services.app.reload import alias_of
+
+    check: Callable[[str], object] = alias_of
+    assert check("models:/demo/3") is None
+    assert check("runs:/abc/model") is None
+    assert check("models:/demo@champion") == ("demo", "champion")
