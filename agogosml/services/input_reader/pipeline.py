@@ -9,6 +9,7 @@ the dead-letter destination.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -122,13 +123,12 @@ class InputReader:
         self.source.pause()
         self.metrics.paused.set(1)
         self._slot_freed.clear()
-        # Fetching while paused returns nothing but keeps the consumer in its group.
-        fetch = asyncio.create_task(self.source.fetch(1, IDLE_FETCH_TIMEOUT_S))
-        slot = asyncio.create_task(self._slot_freed.wait())
-        await asyncio.wait({fetch, slot}, return_when=asyncio.FIRST_COMPLETED)
-        slot.cancel()
-        stray = await fetch
-        if stray:  # a record fetched before the pause took effect still counts
+        if self._tracker.in_flight >= self.policy.max_in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), IDLE_FETCH_TIMEOUT_S)
+        # A fetch while paused returns nothing new but tells the group this consumer lives.
+        stray = await self.source.fetch(self.policy.max_size, 0)
+        if stray:  # fetched before the pause took effect: still ours to handle
             self._start_batch(stray)
         if self._tracker.in_flight < self.policy.max_in_flight:
             self.source.resume()
