@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install kafka run test lint typecheck unit bench clean
+.PHONY: help install kafka kube run test lint bench clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -26,6 +26,9 @@ install: $(STAMP) ## create the virtual environment with the project and its too
 kafka: ## fetch Apache Kafka's broker from Maven Central into ~/.cache/agogosml (once)
 	@scripts/fetch-kafka.sh >/dev/null
 
+kube: ## build kube-apiserver and install etcd into ~/.cache/agogosml (once; ~6-8 min cold)
+	@scripts/fetch-kube.sh >/dev/null
+
 run: install kafka ## the whole pipeline locally: Kafka, MLflow, demo model, 3 services, producer
 	$(BIN)/agogosml local-stack
 
@@ -33,7 +36,7 @@ lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check agogosml tests bench
 	$(BIN)/mypy
 
-test: install kafka lint ## lint, then the whole test suite against a real Kafka broker
+test: install kafka kube lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
 	$(BIN)/pytest
 
 bench: install kafka ## throughput and latency through the pipeline vs raw Kafka pass-through
