@@ -5,10 +5,12 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install kafka kube run test lint bench clean
+.PHONY: help install kafka helm kube run test lint bench images compose clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -26,6 +28,9 @@ install: $(STAMP) ## create the virtual environment with the project and its too
 kafka: ## fetch Apache Kafka's broker from Maven Central into ~/.cache/agogosml (once)
 	@scripts/fetch-kafka.sh >/dev/null
 
+helm: ## build Helm once from the Go module proxy into ~/.cache/agogosml/bin
+	@scripts/fetch-helm.sh >/dev/null
+
 kube: ## build kube-apiserver and install etcd into ~/.cache/agogosml (once; ~6-8 min cold)
 	@scripts/fetch-kube.sh >/dev/null
 
@@ -36,11 +41,19 @@ lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check agogosml tests bench
 	$(BIN)/mypy
 
-test: install kafka kube lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
+test: install kafka helm kube lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
 	$(BIN)/pytest
 
 bench: install kafka ## throughput and latency through the pipeline vs raw Kafka pass-through
 	$(BIN)/python -m bench.pipeline
+
+images: ## build the three service images, tagged with the version and git sha (needs Docker)
+	for s in input_reader app output_writer; do \
+	  docker build -f docker/$$s.Dockerfile --build-arg VERSION=$(VERSION) \
+	    --build-arg GIT_SHA=$(GIT_SHA) -t agogosml/agogosml-$${s//_/-}:$(VERSION) . || exit 1; done
+
+compose: ## the whole pipeline in containers with Prometheus and Grafana (needs Docker)
+	AGOGOSML_VERSION=$(VERSION) AGOGOSML_GIT_SHA=$(GIT_SHA) docker compose up --build
 
 clean: ## remove local state (var/) and the virtual environment
 	rm -rf var $(VENV)

@@ -17,6 +17,10 @@ from agogosml.errors import BadRequestError
 
 JsonObject = dict[str, Any]
 
+SHADOW_HEADER = "x-agogosml-shadow"
+"""Marks a mirrored batch on its way to a preview app: its scores go to the shadow
+destination, never to production."""
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

@@ -45,9 +45,12 @@ class HelmRelease:
             self._run("get", "values", self.name, "--all", "--output", "json"))
         return values
 
-    def upgrade(self, changes: Mapping[str, str]) -> None:
-        sets = [item for key, value in changes.items() for item in ("--set-string",
-                                                                   f"{key}={value}")]
+    def upgrade(self, changes: Mapping[str, str | bool]) -> None:
+        """Booleans go through --set (typed); strings through --set-string, so a tag like
+        `1e3` or `true` stays a string."""
+        sets = [item for key, value in changes.items() for item in (
+            ("--set", f"{key}={str(value).lower()}") if isinstance(value, bool)
+            else ("--set-string", f"{key}={value}"))]
         log.info("helm upgrade", extra={"release": self.name, "changes": dict(changes)})
         self._run("upgrade", self.name, self.chart, "--reuse-values", *sets,
                   "--timeout", f"{self.timeout_s}s")

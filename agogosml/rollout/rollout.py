@@ -54,7 +54,7 @@ class Rollout:
     def deploy(self, image_tag: str | None, model_uri: str | None) -> str:
         """Put the new version on the idle slot and wait until it is ready; return the slot."""
         idle = other_slot(self.cluster.production_slot())
-        changes = {f"app.slots.{idle}.enabled": "true"}
+        changes: dict[str, str | bool] = {f"app.slots.{idle}.enabled": True}
         if image_tag:
             changes[f"app.slots.{idle}.image.tag"] = image_tag
         if model_uri:

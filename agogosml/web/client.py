@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -14,18 +16,38 @@ JSON_HEADERS = {"content-type": "application/json"}
 
 class BatchClient:
     """POSTs to one URL. Raises DownstreamError when the receiver is unreachable or
-    failed (5xx, 429: retry later), BadRequestError when it refused the batch itself (4xx)."""
+    failed (5xx, 429: retry later), BadRequestError when it refused the batch itself (4xx).
 
-    def __init__(self, url: str, timeout_s: float, client: httpx.AsyncClient | None = None) -> None:
+    Connections are renewed every `max_connection_age_s`: behind a Kubernetes Service,
+    kept-alive connections would otherwise stay on the old pods after a blue/green switch.
+    """
+
+    def __init__(self, url: str, timeout_s: float, max_connection_age_s: float = 30.0) -> None:
         self.url = url
-        self.client = client or httpx.AsyncClient(
-            timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=8)
-        )
+        self.timeout_s = timeout_s
+        self.max_connection_age_s = max_connection_age_s
+        self.client = self._new_client()
+        self._born = time.monotonic()
+        self._retired: set[asyncio.Task[None]] = set()
 
-    async def post(self, document: Any) -> Any:
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self.timeout_s,
+                                 limits=httpx.Limits(max_keepalive_connections=8))
+
+    def _renew_if_old(self) -> None:
+        if time.monotonic() - self._born < self.max_connection_age_s:
+            return
+        old, self.client, self._born = self.client, self._new_client(), time.monotonic()
+        # Requests still running on the old client get their full timeout to finish.
+        task = asyncio.create_task(_close_later(old, self.timeout_s))
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+
+    async def post(self, document: Any, headers: dict[str, str] | None = None) -> Any:
+        self._renew_if_old()
         try:
             response = await self.client.post(self.url, content=dumps(document),
-                                              headers=JSON_HEADERS)
+                                              headers={**JSON_HEADERS, **(headers or {})})
         except httpx.HTTPError as error:
             raise DownstreamError(f"{self.url} unreachable: {type(error).__name__}") from error
         if response.status_code >= 500 or response.status_code == 429:
@@ -42,7 +64,16 @@ class BatchClient:
         return response.status_code == 200
 
     async def aclose(self) -> None:
+        for task in self._retired:
+            task.cancel()
         await self.client.aclose()
+
+
+async def _close_later(client: httpx.AsyncClient, delay_s: float) -> None:
+    try:
+        await asyncio.sleep(delay_s)  # grace for requests in flight on the retired client
+    finally:
+        await client.aclose()
 
 
 def _detail(response: httpx.Response) -> str:

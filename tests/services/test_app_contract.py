@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from agogosml.demo.data import FEATURES, events
+from agogosml.envelope import SHADOW_HEADER
 from agogosml.services.app.model import load_model
 from agogosml.services.app.reload import ModelHolder
 from agogosml.services.app.service import create_app
@@ -29,14 +30,17 @@ COLUMNS = list(FEATURES)
 @pytest.fixture(scope="module")
 def stack(mlflow_registry: Registry,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    output = tmp_path_factory.mktemp("writer") / "scored.jsonl"
-    writer = create_writer(JsonLinesSink(output), CollectorRegistry())
-    with run_server(writer) as writer_url:
+    """The app between a production writer and a shadow writer, each writing a file."""
+    folder = tmp_path_factory.mktemp("writers")
+    writer = create_writer(JsonLinesSink(folder / "scored.jsonl"), CollectorRegistry())
+    shadow = create_writer(JsonLinesSink(folder / "shadow.jsonl"), CollectorRegistry())
+    with run_server(writer) as writer_url, run_server(shadow) as shadow_url:
         app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
                          BatchClient(f"{writer_url}/v1/batches", 10.0), CollectorRegistry(),
-                         writer_health_url=f"{writer_url}/healthz")
+                         writer_health_url=f"{writer_url}/healthz",
+                         shadow_writer=BatchClient(f"{shadow_url}/v1/batches", 10.0))
         with run_server(app) as app_url:
-            yield app_url, output
+            yield app_url, folder / "scored.jsonl"
 
 
 @pytest.fixture
@@ -202,3 +206,29 @@ def test_metrics_count_scored_records(app_url: str) -> None:
     text = httpx.get(f"{app_url}/metrics").text
     assert 'agogosml_app_events_scored_total{endpoint="predict",model="demo"' in text
     assert "agogosml_app_predict_latency_seconds_bucket" in text
+
+
+def test_shadow_batches_go_to_the_shadow_writer_only(stack: tuple[str, Path],
+                                                     mlflow_registry: Registry) -> None:
+    app_url, output = stack
+    batch = [{"id": "shadow-1", "time": 1, "subject": None, "payload": RECORDS[0]}]
+    response = httpx.post(f"{app_url}/v1/batches", content=orjson.dumps({"events": batch}),
+                          headers={SHADOW_HEADER: "1"}, timeout=10)
+    assert response.status_code == 200, response.text
+    shadow = [orjson.loads(line) for line in
+              output.with_name("shadow.jsonl").read_bytes().splitlines()]
+    assert [event["id"] for event in shadow] == ["shadow-1"]
+    production = output.read_bytes() if output.exists() else b""
+    assert b"shadow-1" not in production
+
+
+def test_without_a_shadow_writer_shadow_batches_are_refused(mlflow_registry: Registry) -> None:
+    app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
+                     BatchClient("http://127.0.0.1:9/v1/batches", 1.0), CollectorRegistry(),
+                     writer_health_url="http://127.0.0.1:9/healthz")
+    batch = [{"id": "s", "time": 1, "subject": None, "payload": RECORDS[0]}]
+    with run_server(app) as app_url:
+        response = httpx.post(f"{app_url}/v1/batches", content=orjson.dumps({"events": batch}),
+                              headers={SHADOW_HEADER: "1"}, timeout=10)
+    assert response.status_code == 400
+    assert "AGOGOSML_APP_SHADOW_WRITER_URL" in response.json()["detail"]

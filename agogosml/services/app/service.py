@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
-from agogosml.envelope import Event, decode_batch, loads
+from agogosml.envelope import SHADOW_HEADER, Event, decode_batch, loads
 from agogosml.errors import BadRequestError, ModelNotFoundError
 from agogosml.services.app import oip
 from agogosml.services.app.bodies import frame_from_body
@@ -27,9 +27,12 @@ from agogosml.web.responses import JsonResponse
 
 def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegistry,
                writer_health_url: str, max_predict_records: int = 10_000,
-               model_uri: str | None = None, reload_interval_s: float = 0.0) -> FastAPI:
+               model_uri: str | None = None, reload_interval_s: float = 0.0,
+               shadow_writer: BatchClient | None = None) -> FastAPI:
     """`model_uri` with an alias and a positive `reload_interval_s` make the app follow
-    the alias and hot-swap new versions."""
+    the alias and hot-swap new versions. Batches marked as shadow traffic go to
+    `shadow_writer`, never to `writer`, so either colour can serve either role and a
+    blue/green switch is only a change of Service selectors."""
     metrics = AppMetrics(registry)
     metrics.model_info.labels(model=models.current.ref.name,
                               version=models.current.ref.version).set(1)
@@ -48,6 +51,8 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         finally:
             await watcher.stop()
             await writer.aclose()
+            if shadow_writer is not None:
+                await shadow_writer.aclose()
 
     async def readiness() -> dict[str, bool]:
         return {"model": models.current is not None,
@@ -87,6 +92,12 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         """The pipeline hop: score, hand the scored batch to the writer, and answer only
         after the writer acknowledged (else 503, and the reader retries)."""
         model = models.current
+        destination = writer
+        if request.headers.get(SHADOW_HEADER) == "1":
+            if shadow_writer is None:
+                raise BadRequestError("shadow batch refused: this app has no shadow writer "
+                                      "(AGOGOSML_APP_SHADOW_WRITER_URL)")
+            destination = shadow_writer
         events = [Event.from_json(item) for item in decode_batch(await request.body())]
         started = time.perf_counter()
         result = await asyncio.to_thread(score_events, model, events)
@@ -94,7 +105,7 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         metrics.batch_size.labels(endpoint="batch").observe(len(events))
         if result.scored:
             forwarded = time.perf_counter()
-            await writer.post({"events": [event.to_json() for event in result.scored]})
+            await destination.post({"events": [event.to_json() for event in result.scored]})
             metrics.forward_latency.observe(time.perf_counter() - forwarded)
         metrics.scored.labels(endpoint="batch", model=model.ref.name,
                               version=model.ref.version).inc(len(result.scored))

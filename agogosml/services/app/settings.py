@@ -16,6 +16,8 @@ class AppSettings(ServiceSettings):
     model_uri: str = "models:/demo@champion"
     mlflow_tracking_uri: str = "sqlite:///var/mlflow/mlflow.db"
     writer_url: str = "http://127.0.0.1:8001"
+    shadow_writer_url: str | None = None
+    """Where scores of mirrored (shadow) batches go; without it shadow batches are refused."""
     writer_timeout_s: float = Field(default=20.0, gt=0)
     max_predict_records: int = Field(default=10_000, ge=1)
     reload_interval_s: float = Field(default=10.0, ge=0)

@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
+from agogosml.envelope import SHADOW_HEADER
 from agogosml.errors import AgogosmlError
 from agogosml.web.client import BatchClient
 
@@ -57,7 +58,7 @@ class ShadowMirror:
 
     async def _send(self, sample: list[dict[str, Any]]) -> None:
         try:
-            await self.client.post({"events": sample})
+            await self.client.post({"events": sample}, headers={SHADOW_HEADER: "1"})
         except AgogosmlError as error:
             self.failures.inc()
             log.debug("shadow batch failed", extra={"error": str(error)})

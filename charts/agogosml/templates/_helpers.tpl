@@ -1,0 +1,421 @@
+{{/*
+Names and labels, as `helm create` writes them.
+*/}}
+{{- define "agogosml.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "agogosml.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "agogosml.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "agogosml.labels" -}}
+helm.sh/chart: {{ include "agogosml.chart" . }}
+{{ include "agogosml.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: agogosml
+{{- end }}
+
+{{- define "agogosml.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "agogosml.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Pod template labels: stable ones only. The chart's and app's versions stay off pods, so a
+new chart version (CI packages one per commit) does not restart the production slot.
+*/}}
+{{- define "agogosml.podLabels" -}}
+{{ include "agogosml.selectorLabels" . }}
+app.kubernetes.io/part-of: agogosml
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+`<fullname>-<suffix>` within 63 characters: the fullname is shortened, never the suffix,
+so the names of a long release stay distinct. Call with (list $ "suffix").
+*/}}
+{{- define "agogosml.componentName" -}}
+{{- $suffix := index . 1 }}
+{{- $fullname := include "agogosml.fullname" (index . 0) | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $fullname $suffix }}
+{{- end }}
+
+{{- define "agogosml.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "agogosml.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Blue/green: the slot that is not production, and the in-cluster URLs.
+*/}}
+{{- define "agogosml.previewSlot" -}}
+{{- if eq .Values.productionSlot "blue" }}green{{ else }}blue{{ end }}
+{{- end }}
+
+{{- define "agogosml.appUrl" -}}
+http://{{ include "agogosml.componentName" (list . "app") }}:{{ .Values.app.service.port }}
+{{- end }}
+
+{{- define "agogosml.previewUrl" -}}
+http://{{ include "agogosml.componentName" (list . "app-preview") }}:{{ .Values.app.service.port }}
+{{- end }}
+
+{{- define "agogosml.writerUrl" -}}
+http://{{ include "agogosml.componentName" (list . "output-writer") }}:8001
+{{- end }}
+
+{{- define "agogosml.shadowWriterUrl" -}}
+http://{{ include "agogosml.componentName" (list . "output-writer-shadow") }}:8001
+{{- end }}
+
+{{/*
+An image reference `registry/repository:tag`. There is no default tag: a missing tag or
+`latest` stops rendering. Call with (dict "root" $ "image" <image values> "path" "app.slots.blue.image"
+"fallbackTag" <tag or ""> "fallbackPath" <where that tag is set, e.g. "image.tag">).
+*/}}
+{{- define "agogosml.image" -}}
+{{- $root := .root }}
+{{- $image := .image | default dict }}
+{{- $registry := $image.registry | default $root.Values.image.registry }}
+{{- $repository := required (printf "%s.repository is required" .path) $image.repository }}
+{{- $what := printf "%s.tag" .path }}
+{{- if .fallbackTag | or .fallbackPath }}
+{{- $what = printf "%s (or %s.tag)" (.fallbackPath | default "image.tag") .path }}
+{{- end }}
+{{- $tag := toString (required (printf "%s is required: an immutable version such as 0.1.0-<git sha> (no default, never latest)" $what) ($image.tag | default .fallbackTag)) }}
+{{- if eq $tag "latest" }}
+{{- fail (printf "%s.tag is latest: use an immutable version such as 0.1.0-<git sha>" .path) }}
+{{- end }}
+{{- if $registry }}{{ printf "%s/%s:%s" $registry $repository $tag }}{{ else }}{{ printf "%s:%s" $repository $tag }}{{ end }}
+{{- end }}
+
+{{/*
+Secrets: values given inline go into the chart's Secret (<fullname>); an existing Secret
+named in values replaces them. Env entries reference either through secretKeyRef.
+*/}}
+{{- define "agogosml.kafkaUsesEventhubs" -}}
+{{- if or .Values.kafka.eventhubsEndpoint .Values.kafka.eventhubsConnectionString }}true{{ end }}
+{{- end }}
+
+{{- define "agogosml.kafkaUsesSasl" -}}
+{{- if and (not (include "agogosml.kafkaUsesEventhubs" .)) (hasPrefix "SASL" .Values.kafka.securityProtocol) }}true{{ end }}
+{{- end }}
+
+{{/* The chart Secret's data: only inline secrets that a setting uses. */}}
+{{- define "agogosml.secretData" -}}
+{{- $k := .Values.kafka }}
+{{- $e := .Values.eventhubs }}
+{{- if eq .Values.transport "kafka" }}
+{{- if and (include "agogosml.kafkaUsesSasl" .) $k.sasl.password (not $k.existingSecret) }}
+kafka-sasl-password: {{ $k.sasl.password | b64enc | quote }}
+{{- end }}
+{{- if and (include "agogosml.kafkaUsesEventhubs" .) $k.eventhubsConnectionString (not $k.existingSecret) }}
+kafka-eventhubs-connection-string: {{ $k.eventhubsConnectionString | b64enc | quote }}
+{{- end }}
+{{- end }}
+{{- if and (eq .Values.transport "eventhubs") (not $e.existingSecret) }}
+{{- if $e.connectionString }}
+eventhubs-connection-string: {{ $e.connectionString | b64enc | quote }}
+{{- end }}
+{{- if $e.checkpointBlobConnectionString }}
+eventhubs-checkpoint-blob-connection-string: {{ $e.checkpointBlobConnectionString | b64enc | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* One env entry read from a Secret. (dict "name" "ENV" "secret" "name" "key" "key") */}}
+{{- define "agogosml.secretEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .key }}
+{{- end }}
+
+{{/*
+How the reader or a writer reaches its stream. Call with (dict "root" $ "prefix" "AGOGOSML_READER_"
+"checkpoints" true).
+*/}}
+{{- define "agogosml.transportEnv" -}}
+{{- $root := .root }}
+{{- $p := .prefix }}
+{{- $k := $root.Values.kafka }}
+{{- $e := $root.Values.eventhubs }}
+{{- $chartSecret := include "agogosml.fullname" $root }}
+{{- if eq $root.Values.transport "kafka" }}
+{{- if include "agogosml.kafkaUsesEventhubs" $root }}
+{{ include "agogosml.secretEnv" (dict "name" (print $p "KAFKA_EVENTHUBS_CONNECTION_STRING") "secret" ($k.existingSecret | default $chartSecret) "key" (ternary $k.existingSecretKeys.eventhubsConnectionString "kafka-eventhubs-connection-string" (not (empty $k.existingSecret)))) }}
+{{- else }}
+- name: {{ $p }}KAFKA_BOOTSTRAP_SERVERS
+  value: {{ $k.bootstrapServers | quote }}
+- name: {{ $p }}KAFKA_SECURITY_PROTOCOL
+  value: {{ $k.securityProtocol | quote }}
+{{- if include "agogosml.kafkaUsesSasl" $root }}
+- name: {{ $p }}KAFKA_SASL_MECHANISM
+  value: {{ $k.sasl.mechanism | quote }}
+- name: {{ $p }}KAFKA_SASL_USERNAME
+  value: {{ $k.sasl.username | quote }}
+{{ include "agogosml.secretEnv" (dict "name" (print $p "KAFKA_SASL_PASSWORD") "secret" ($k.existingSecret | default $chartSecret) "key" (ternary $k.existingSecretKeys.saslPassword "kafka-sasl-password" (not (empty $k.existingSecret)))) }}
+{{- end }}
+{{- end }}
+{{- else }}
+{{ include "agogosml.secretEnv" (dict "name" (print $p "EVENTHUBS_CONNECTION_STRING") "secret" ($e.existingSecret | default $chartSecret) "key" (ternary $e.existingSecretKeys.connectionString "eventhubs-connection-string" (not (empty $e.existingSecret)))) }}
+{{- if and .checkpoints (or $e.existingSecret $e.checkpointBlobConnectionString) }}
+{{ include "agogosml.secretEnv" (dict "name" (print $p "EVENTHUBS_CHECKPOINT_BLOB_CONNECTION_STRING") "secret" ($e.existingSecret | default $chartSecret) "key" (ternary $e.existingSecretKeys.checkpointBlobConnectionString "eventhubs-checkpoint-blob-connection-string" (not (empty $e.existingSecret)))) }}
+{{- end }}
+- name: {{ $p }}EVENTHUBS_CHECKPOINT_CONTAINER
+  value: {{ $e.checkpointContainer | quote }}
+{{- end }}
+{{- end }}
+
+{{/* What every service reads: where it listens, how much it logs. (dict "root" $ "prefix" .. "port" ..) */}}
+{{- define "agogosml.serviceEnv" -}}
+- name: {{ .prefix }}HOST
+  value: "0.0.0.0"
+- name: {{ .prefix }}PORT
+  value: {{ .port | quote }}
+- name: {{ .prefix }}LOG_LEVEL
+  value: {{ .root.Values.logLevel | quote }}
+- name: {{ .prefix }}SHUTDOWN_TIMEOUT_S
+  value: {{ .root.Values.shutdownTimeoutS | quote }}
+- name: HOME
+  value: /tmp
+{{- end }}
+
+{{/*
+Pod metadata annotations: Prometheus scraping and checksums that roll pods when the
+Secret they read or the reader's schema changes. (dict "root" $ "port" 8000 "usesSecret"
+true "extra" dict)
+*/}}
+{{- define "agogosml.podAnnotations" -}}
+{{- $root := .root }}
+{{- if $root.Values.metrics.podAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- if .usesSecret }}
+{{- with include "agogosml.secretData" $root }}
+checksum/secret: {{ . | sha256sum }}
+{{- end }}
+{{- end }}
+{{- range $key, $value := .extra }}
+{{ $key }}: {{ $value | quote }}
+{{- end }}
+{{- with $root.Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pod spec around one service container: hardened security context, service account
+without an API token, emptyDirs for /tmp and /data (the images' working directory) under
+a read-only root filesystem, scheduling. (dict "root" $ "container" <yaml>
+"volumes" <yaml or "">)
+*/}}
+{{- define "agogosml.podSpec" -}}
+{{- $root := .root }}
+serviceAccountName: {{ include "agogosml.serviceAccountName" $root }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+terminationGracePeriodSeconds: {{ $root.Values.terminationGracePeriodSeconds }}
+securityContext:
+  {{- toYaml $root.Values.podSecurityContext | nindent 2 }}
+{{- with $root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+containers:
+  {{- .container | trim | nindent 2 }}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: {{ $root.Values.tmpSizeLimit }}
+  - name: data
+    emptyDir:
+      sizeLimit: {{ $root.Values.tmpSizeLimit }}
+{{- with .volumes }}
+  {{- . | trim | nindent 2 }}
+{{- end }}
+{{- with $root.Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $root.Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $root.Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $root.Values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+One service container: the named port http, probes on it, the hardened security
+context, /tmp mounted. (dict "root" $ "name" .. "image" .. "port" .. "env" <yaml>
+"component" <component values> "mounts" <yaml or "">)
+*/}}
+{{- define "agogosml.container" -}}
+{{- $root := .root }}
+{{- $probes := $root.Values.probes }}
+- name: {{ .name }}
+  image: {{ .image }}
+  imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+  ports:
+    - name: http
+      containerPort: {{ .port }}
+      protocol: TCP
+  env:
+    {{- .env | trim | nindent 4 }}
+    {{- with .component.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .component.extraEnvFrom }}
+  envFrom:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  startupProbe:
+    httpGet: {path: {{ $probes.startup.path }}, port: http}
+    periodSeconds: {{ $probes.startup.periodSeconds }}
+    timeoutSeconds: {{ $probes.startup.timeoutSeconds }}
+    failureThreshold: {{ $probes.startup.failureThreshold }}
+  livenessProbe:
+    httpGet: {path: {{ $probes.liveness.path }}, port: http}
+    periodSeconds: {{ $probes.liveness.periodSeconds }}
+    timeoutSeconds: {{ $probes.liveness.timeoutSeconds }}
+    failureThreshold: {{ $probes.liveness.failureThreshold }}
+  readinessProbe:
+    httpGet: {path: {{ $probes.readiness.path }}, port: http}
+    periodSeconds: {{ $probes.readiness.periodSeconds }}
+    timeoutSeconds: {{ $probes.readiness.timeoutSeconds }}
+    failureThreshold: {{ $probes.readiness.failureThreshold }}
+  resources:
+    {{- toYaml .component.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml $root.Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+    - name: data
+      mountPath: /data
+  {{- with .mounts }}
+    {{- . | trim | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+Refuse values that would render a broken or unsafe release, with the reason.
+*/}}
+{{- define "agogosml.validate" -}}
+{{- $v := .Values }}
+{{- $production := $v.productionSlot }}
+{{- $preview := include "agogosml.previewSlot" . }}
+{{- if not (index $v.app.slots $production).enabled }}
+{{- fail (printf "productionSlot is %s but app.slots.%s.enabled is false: the production Service would select no pods" $production $production) }}
+{{- end }}
+{{- if and $v.inputReader.shadow.enabled (not (index $v.app.slots $preview).enabled) }}
+{{- fail (printf "inputReader.shadow.enabled mirrors traffic to the preview slot, but app.slots.%s.enabled is false" $preview) }}
+{{- end }}
+{{- $k := $v.kafka }}
+{{- if eq $v.transport "kafka" }}
+{{- if and $k.existingSecret (or $k.sasl.password $k.eventhubsConnectionString) }}
+{{- fail "set either kafka.existingSecret or kafka.sasl.password / kafka.eventhubsConnectionString, not both" }}
+{{- end }}
+{{- if include "agogosml.kafkaUsesEventhubs" . }}
+{{- if not (or $k.eventhubsConnectionString $k.existingSecret) }}
+{{- fail "kafka.eventhubsEndpoint needs kafka.eventhubsConnectionString or kafka.existingSecret" }}
+{{- end }}
+{{- else if include "agogosml.kafkaUsesSasl" . }}
+{{- if not (and $k.sasl.mechanism $k.sasl.username) }}
+{{- fail (printf "kafka.securityProtocol %s needs kafka.sasl.mechanism and kafka.sasl.username" $k.securityProtocol) }}
+{{- end }}
+{{- if not (or $k.sasl.password $k.existingSecret) }}
+{{- fail (printf "kafka.securityProtocol %s needs kafka.sasl.password or kafka.existingSecret" $k.securityProtocol) }}
+{{- end }}
+{{- else if $k.sasl.mechanism }}
+{{- fail (printf "kafka.sasl.mechanism is set but kafka.securityProtocol is %s: use SASL_SSL or SASL_PLAINTEXT" $k.securityProtocol) }}
+{{- end }}
+{{- else }}
+{{- $e := $v.eventhubs }}
+{{- if and $e.existingSecret (or $e.connectionString $e.checkpointBlobConnectionString) }}
+{{- fail "set either eventhubs.existingSecret or eventhubs.connectionString / checkpointBlobConnectionString, not both" }}
+{{- end }}
+{{- if not (or $e.connectionString $e.existingSecret) }}
+{{- fail "transport eventhubs needs eventhubs.connectionString or eventhubs.existingSecret" }}
+{{- end }}
+{{- end }}
+{{- include "agogosml.validateSwitch" . }}
+{{- end }}
+
+{{/*
+With shadow on, the preview slot writes to the shadow destination. Switching production
+while a slot still writes there (or is still rolling out) would send production events to
+the shadow destination until its pods are replaced, so such a switch is refused. It is
+checked against the live objects; `helm template` has no cluster and skips it.
+*/}}
+{{- define "agogosml.validateSwitch" -}}
+{{- $service := lookup "v1" "Service" .Release.Namespace (include "agogosml.componentName" (list . "app")) }}
+{{- $name := include "agogosml.componentName" (list . (printf "app-%s" .Values.productionSlot)) }}
+{{- $deployment := lookup "apps/v1" "Deployment" .Release.Namespace $name }}
+{{- include "agogosml.checkSwitch" (dict "root" . "service" $service "deployment" $deployment) }}
+{{- end }}
+
+{{/* The switch check on given live objects (empty dicts when absent), testable without a cluster. */}}
+{{- define "agogosml.checkSwitch" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+{{- $production := $v.productionSlot }}
+{{- $liveSlot := "" }}
+{{- if .service }}
+{{- $liveSlot = index (.service.spec.selector | default dict) "agogosml.io/slot" | default "" }}
+{{- end }}
+{{- if and $liveSlot (ne $liveSlot $production) }}
+{{- $how := "turn shadow off first (--set inputReader.shadow.enabled=false), wait for `kubectl rollout status`, then switch" }}
+{{- if $v.inputReader.shadow.enabled }}
+{{- fail (printf "productionSlot changes from %s to %s while inputReader.shadow.enabled is true: the slots' writers would swap during a pod restart and production events would reach the shadow destination; %s" $liveSlot $production $how) }}
+{{- end }}
+{{- $deployment := .deployment }}
+{{- if $deployment }}
+{{- $name := $deployment.metadata.name }}
+{{- range $deployment.spec.template.spec.containers }}
+{{- range .env }}
+{{- if and (eq .name "AGOGOSML_APP_WRITER_URL") (ne (.value | default "") (include "agogosml.writerUrl" $root)) }}
+{{- fail (printf "productionSlot changes to %s but Deployment %s still writes to %s; %s" $production $name .value $how) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $status := $deployment.status | default dict }}
+{{- $wanted := $deployment.spec.replicas | default 1 | int }}
+{{- if or (lt (int ($status.observedGeneration | default 0)) (int $deployment.metadata.generation)) (ne (int ($status.updatedReplicas | default 0)) $wanted) (ne (int ($status.replicas | default 0)) $wanted) }}
+{{- fail (printf "productionSlot changes to %s but Deployment %s is still rolling out; wait for `kubectl rollout status deployment/%s`, then switch" $production $name $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+# agogosml output writer: writes scored events to the sink and answers after the sink
+# confirmed (`agogosml serve output_writer`).
+#   docker build -f docker/output_writer.Dockerfile --build-arg VERSION=0.1.0 \
+#     --build-arg GIT_SHA=$(git rev-parse --short HEAD) -t agogosml/agogosml-output-writer:0.1.0 .
+# The three service Dockerfiles differ only in the service's name, port and env prefix
+# (tests/packaging/test_images.py keeps them in step). Runs as a non-root user and with a
+# read-only root filesystem: mount a writable /tmp (HOME and TMPDIR point there) and, for
+# the file transport or a local MLflow store, a volume on /data (the working directory).
+
+FROM python:3.11.14-slim-bookworm AS base
+ENV PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+
+FROM base AS builder
+RUN python -m venv /opt/venv
+WORKDIR /src
+# Dependencies first, read from pyproject.toml alone: this layer is rebuilt only when they change.
+COPY pyproject.toml ./
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
+    && pip install -r requirements.txt
+COPY README.md LICENSE ./
+COPY agogosml/ agogosml/
+RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps .
+
+FROM base AS runtime
+RUN groupadd --gid 10001 agogosml \
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
+       --shell /usr/sbin/nologin agogosml \
+    && install --directory --owner=10001 --group=10001 --mode=0750 /data
+COPY --from=builder /opt/venv /opt/venv
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
+    TMPDIR=/tmp \
+    MLFLOW_DISABLE_TELEMETRY=true \
+    AGOGOSML_WRITER_HOST=0.0.0.0
+WORKDIR /data
+USER 10001:10001
+EXPOSE 8001
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('AGOGOSML_WRITER_PORT', '8001') + '/healthz', timeout=4)"]
+ARG VERSION=dev
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="agogosml-output-writer" \
+      org.opencontainers.image.description="agogosml output writer: writes scored events to Kafka, Event Hubs or files" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${GIT_SHA}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.base.name="docker.io/library/python:3.11.14-slim-bookworm"
+ENTRYPOINT ["python", "-m", "agogosml.services.output_writer"]

@@ -1,0 +1,352 @@
+"""`docker compose up` (docker-compose.yml, deploy/, the Grafana dashboard): valid Compose,
+started in a working order, wired like `make run`, and observed by Prometheus and Grafana
+through metrics the services really export.
+
+The file is checked against the Compose Specification's JSON Schema, vendored in
+tests/packaging/compose-spec/ (compose-spec/compose-spec, schema/compose-spec.json,
+Apache-2.0; version and source in its README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from agogosml.localstack.stack import pipeline_env
+from agogosml.services.app.metrics import AppMetrics
+from agogosml.services.input_reader.metrics import ReaderMetrics
+from agogosml.services.output_writer.service import WriterMetrics
+from tests.packaging.test_images import (
+    SECRET_NAME,
+    SETTINGS,
+    default_port,
+    env_prefix,
+    healthcheck_command,
+    stage,
+    stages,
+)
+
+ROOT = Path(__file__).parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+DASHBOARD_PATH = ROOT / "charts" / "agogosml" / "dashboards" / "agogosml.json"
+DASHBOARD: dict[str, Any] = json.loads(DASHBOARD_PATH.read_text())
+PROMETHEUS: dict[str, Any] = yaml.safe_load(
+    (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+VERSION: str = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def interpolate(value: str) -> str:
+    """Compose's `${NAME:-default}` with nothing set in the environment: the defaults."""
+    def substitute(match: re.Match[str]) -> str:
+        assert match.group(2) is not None, f"{match.group(0)} has no default"
+        return match.group(2)
+
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", substitute, value).replace("$$", "$")
+
+
+def built_service(name: str) -> str | None:
+    """The agogosml service whose Dockerfile builds this compose service's image, if any."""
+    image = SERVICES[name]["image"]
+    for other in SERVICES.values():
+        if other.get("image") == image and "build" in other:
+            dockerfile = PurePosixPath(other["build"]["dockerfile"])
+            assert dockerfile.parent == PurePosixPath("docker")
+            return dockerfile.name.removesuffix(".Dockerfile")
+    return None
+
+
+def compose_name(service: str) -> str:
+    """The compose service running an agogosml service with its own entrypoint."""
+    [name] = [n for n, s in SERVICES.items()
+              if "build" in s and built_service(n) == service and "entrypoint" not in s]
+    return name
+
+
+def environment(name: str) -> dict[str, str]:
+    env = SERVICES[name].get("environment", {})
+    assert isinstance(env, dict), f"{name}: write environment as a map"
+    return {str(k): interpolate(str(v)) for k, v in env.items()}
+
+
+def listening_port(service: str) -> int:
+    override = environment(compose_name(service)).get(f"{env_prefix(service)}PORT")
+    return int(override) if override else default_port(service)
+
+
+def has_healthcheck(name: str) -> bool:
+    """Its own healthcheck, or the image's HEALTHCHECK when it runs the image's service."""
+    check = SERVICES[name].get("healthcheck")
+    if check is not None:
+        return bool(check.get("test")) and not check.get("disable", False)
+    service = built_service(name)
+    return (service is not None and "entrypoint" not in SERVICES[name]
+            and bool(healthcheck_command(service)))
+
+
+def depends_on(name: str) -> dict[str, str]:
+    return {dependency: spec["condition"]
+            for dependency, spec in SERVICES[name].get("depends_on", {}).items()}
+
+
+def url_host_port(url: str) -> str:
+    match = re.fullmatch(r"https?://([^/:]+:\d+)/?", url)
+    assert match, url
+    return match.group(1)
+
+
+def test_valid_against_the_compose_specification() -> None:
+    schema = json.loads((Path(__file__).parent / "compose-spec" / "compose-spec.json").read_text())
+    assert "draft-07" in schema["$schema"]
+    validator = jsonschema.Draft7Validator(schema)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in validator.iter_errors(COMPOSE)]
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_every_image_is_pinned(name: str) -> None:
+    image = interpolate(SERVICES[name]["image"])
+    repository, _, tag = image.rpartition(":")
+    assert "/" not in tag, f"{image} has no tag"
+    assert repository, f"{image} has no tag"
+    assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{image}: pin a release, never latest"
+
+
+def test_agogosml_images_are_built_here_never_pulled() -> None:
+    """Tagged with the project's version; services that only run them never pull one of
+    the same name from a registry."""
+    for name, service in SERVICES.items():
+        if built_service(name) is None:
+            continue
+        assert interpolate(service["image"]).endswith(f":{VERSION}"), name
+        if "build" in service:
+            assert service["pull_policy"] == "build", name
+            assert (ROOT / service["build"]["context"] / service["build"]["dockerfile"]).is_file()
+            args = {k: interpolate(v) for k, v in service["build"]["args"].items()}
+            assert args["VERSION"] == VERSION, name
+            assert "GIT_SHA" in args
+        else:
+            assert service["pull_policy"] == "never", name
+
+
+def test_healthy_dependencies_have_healthchecks() -> None:
+    for name in SERVICES:
+        for dependency, condition in depends_on(name).items():
+            assert dependency in SERVICES, f"{name} depends on unknown {dependency}"
+            if condition == "service_healthy":
+                assert has_healthcheck(dependency), f"{name} waits for {dependency} to be healthy"
+
+
+def test_services_restart_and_servers_are_health_checked() -> None:
+    for name, service in SERVICES.items():
+        assert service.get("restart") in ("no", "unless-stopped"), name
+        if service.get("ports") or service.get("restart") == "unless-stopped":
+            if service.get("healthcheck", {}).get("disable"):
+                assert not service.get("ports"), f"{name} serves a port: probe it"
+                continue
+            assert has_healthcheck(name), name
+
+
+def test_commands_run_in_an_agogosml_image_bring_their_own_healthcheck() -> None:
+    """The image's HEALTHCHECK probes the service's /healthz: wrong for anything else."""
+    for name, service in SERVICES.items():
+        if built_service(name) is not None and "entrypoint" in service:
+            assert "healthcheck" in service, name
+
+
+def test_one_shot_jobs_finish_before_what_needs_them() -> None:
+    jobs = {name for name, s in SERVICES.items() if s.get("restart") == "no"}
+    assert jobs >= {"create-topics", "train-demo"}
+    waited_for = set()
+    for name in SERVICES:
+        for dependency, condition in depends_on(name).items():
+            if dependency in jobs:
+                assert condition == "service_completed_successfully", (name, dependency)
+                waited_for.add(dependency)
+    assert waited_for == jobs
+
+
+@pytest.mark.parametrize("name", [n for n in SERVICES if built_service(n) is not None])
+def test_agogosml_containers_are_hardened(name: str) -> None:
+    service = SERVICES[name]
+    assert service["read_only"] is True
+    assert "/tmp" in service["tmpfs"]
+    assert service["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in service["security_opt"]
+    assert service["init"] is True, "an init forwards SIGTERM for a graceful shutdown"
+    assert "user" not in service, "runs as the image's non-root user"
+
+
+def test_services_get_the_settings_make_run_gives_them() -> None:
+    stack = set(pipeline_env("kafka:19092", "http://mlflow:5000"))
+    for service in SETTINGS:
+        assert stack <= set(environment(compose_name(service))), service
+    for name in ("create-topics", "producer"):
+        assert stack <= set(environment(name)), name
+
+
+def test_services_reach_each_other_where_they_listen() -> None:
+    env = environment(compose_name("app"))
+    assert url_host_port(env["AGOGOSML_READER_APP_URL"]) == (
+        f"{compose_name('app')}:{listening_port('app')}")
+    assert url_host_port(env["AGOGOSML_APP_WRITER_URL"]) == (
+        f"{compose_name('output_writer')}:{listening_port('output_writer')}")
+    advertised = environment("kafka")["KAFKA_ADVERTISED_LISTENERS"]
+    for variable in ("AGOGOSML_READER_KAFKA_BOOTSTRAP_SERVERS",
+                     "AGOGOSML_WRITER_KAFKA_BOOTSTRAP_SERVERS"):
+        assert f"//{env[variable]}" in advertised, variable
+    mlflow = SERVICES["mlflow"]["command"]
+    tracking = f"mlflow:{mlflow[mlflow.index('--port') + 1]}"
+    assert url_host_port(env["AGOGOSML_APP_MLFLOW_TRACKING_URI"]) == tracking
+    assert tracking in mlflow[mlflow.index("--allowed-hosts") + 1].split(",")
+    train = SERVICES["train-demo"]["command"]
+    assert train[train.index("--tracking-uri") + 1] == env["AGOGOSML_APP_MLFLOW_TRACKING_URI"]
+
+
+def _mounts(name: str) -> dict[str, str]:
+    """Mount target -> source (volume name or ./path) of a service."""
+    mounts = {}
+    for volume in SERVICES[name].get("volumes", []):
+        source, target, *_ = volume.split(":")
+        mounts[target] = source
+    return mounts
+
+
+def test_the_app_can_read_the_model_training_wrote() -> None:
+    """train-demo keeps the demo model's artifacts under --artifacts (file:// URIs in the
+    registry), so the app must see that directory at the same path."""
+    train = SERVICES["train-demo"]["command"]
+    artifacts = PurePosixPath(train[train.index("--artifacts") + 1])
+    [(target, volume)] = [(t, s) for t, s in _mounts("train-demo").items()
+                          if artifacts.is_relative_to(t)]
+    assert _mounts(compose_name("app")).get(target) == volume, f"the app must mount {target}"
+    assert volume in COMPOSE["volumes"]
+
+
+def test_reader_schema_is_the_demo_schema_installed_in_the_image() -> None:
+    base = stage("input_reader", "base")
+    python = re.search(r":(\d+\.\d+)\.", stages("input_reader")[0].base)
+    assert python
+    site_packages = f"{base.env()['VIRTUAL_ENV']}/lib/python{python.group(1)}/site-packages"
+    schema = environment(compose_name("input_reader"))["AGOGOSML_READER_SCHEMA_PATH"]
+    relative = PurePosixPath(schema).relative_to(site_packages)
+    assert (ROOT / relative).is_file()
+    assert relative.parts[0] in tomllib.loads((ROOT / "pyproject.toml").read_text())[
+        "tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+
+
+def test_files_compose_mounts_exist() -> None:
+    for name in SERVICES:
+        for source in _mounts(name).values():
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_prometheus_scrapes_every_service_where_it_listens() -> None:
+    targets = {target for job in PROMETHEUS["scrape_configs"]
+               for config in job.get("static_configs", []) for target in config["targets"]}
+    for service in SETTINGS:
+        name = compose_name(service)
+        assert f"{name}:{listening_port(service)}" in targets, service
+        metrics_path = {job["job_name"]: job.get("metrics_path", "/metrics")
+                        for job in PROMETHEUS["scrape_configs"]}
+        assert metrics_path[name] == "/metrics"
+
+
+def test_grafana_shows_the_dashboard_from_this_prometheus() -> None:
+    provisioning = ROOT / "deploy" / "grafana" / "provisioning"
+    [source] = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"]
+    assert source["type"] == "prometheus"
+    assert url_host_port(source["url"]) == "prometheus:9090"
+    assert any(p.endswith(":9090") for p in SERVICES["prometheus"]["ports"])
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "agogosml.yml").read_text())[
+        "providers"]
+    grafana = {source: target for target, source in _mounts("grafana").items()}
+    dashboard_target = PurePosixPath(grafana[f"./{DASHBOARD_PATH.relative_to(ROOT)}"])
+    assert dashboard_target.parent == PurePosixPath(provider["options"]["path"])
+    assert grafana["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+
+
+def test_no_secrets_inline() -> None:
+    for name in SERVICES:
+        secrets = [k for k in environment(name) if SECRET_NAME.search(k)]
+        assert not secrets, f"{name}: put {secrets} in an env file or compose secrets"
+
+
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+    "info": ("_info",),
+}
+
+
+def registered_series() -> set[str]:
+    """Every series name the services' metrics expose, labelled or not yet observed."""
+    registry = CollectorRegistry()
+    ReaderMetrics(registry)
+    AppMetrics(registry)
+    WriterMetrics(registry)
+    return {family.name + suffix for family in registry.collect()
+            for suffix in _SUFFIXES[family.type]}
+
+
+def _panels() -> list[dict[str, Any]]:
+    panels: list[dict[str, Any]] = []
+    for panel in DASHBOARD["panels"]:
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))
+    return panels
+
+
+def _expressions() -> list[str]:
+    return [target["expr"] for panel in _panels() for target in panel.get("targets", [])]
+
+
+def test_dashboard_queries_only_metrics_the_services_export() -> None:
+    registered = registered_series()
+    for expression in _expressions():
+        used = set(re.findall(r"\bagogosml_\w+", expression))
+        assert used, f"not an agogosml metric: {expression}"
+        assert used <= registered, f"{sorted(used - registered)} in {expression}"
+
+
+def test_dashboard_shows_throughput_latency_errors_dead_letters_lag_and_predictions() -> None:
+    used = {name for e in _expressions() for name in re.findall(r"\bagogosml_\w+", e)}
+    assert used >= {
+        "agogosml_reader_records_consumed_total", "agogosml_writer_events_written_total",
+        "agogosml_app_predict_latency_seconds_bucket",
+        "agogosml_reader_forward_latency_seconds_bucket",
+        "agogosml_writer_sink_latency_seconds_bucket",
+        "agogosml_app_requests_total", "agogosml_reader_forward_failures_total",
+        "agogosml_writer_events_failed_total", "agogosml_reader_records_dead_lettered_total",
+        "agogosml_reader_consumer_lag", "agogosml_app_predictions_total",
+    }
+    for expression in _expressions():
+        if "_bucket" in expression:
+            assert expression.startswith("histogram_quantile("), expression
+
+
+def test_dashboard_works_with_any_prometheus_datasource() -> None:
+    """Compose provisions one datasource, a Helm install has its own: panels use a variable."""
+    [variable] = [v for v in DASHBOARD["templating"]["list"] if v["type"] == "datasource"]
+    assert variable["query"] == "prometheus"
+    reference = {"type": "prometheus", "uid": f"${{{variable['name']}}}"}
+    panels = _panels()
+    assert len({p["id"] for p in panels}) == len(panels), "panel ids must be unique"
+    for panel in panels:
+        if panel["type"] != "row":
+            assert panel["datasource"] == reference, panel["title"]
+            assert all(t["datasource"] == reference for t in panel["targets"]), panel["title"]
+    assert DASHBOARD["uid"] == "agogosml"
