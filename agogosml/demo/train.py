@@ -56,8 +56,13 @@ def train_and_register(tracking_uri: str, artifacts_dir: Path, model_name: str =
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        artifacts_dir.mkdir(parents=True, exist_ok=True)
-        mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts_dir.resolve().as_uri())
+        if tracking_uri.startswith(("http://", "https://")):
+            # A tracking server stores artifacts itself, where every client can reach them.
+            mlflow.create_experiment(EXPERIMENT)
+        else:
+            artifacts_dir.mkdir(parents=True, exist_ok=True)
+            mlflow.create_experiment(EXPERIMENT,
+                                     artifact_location=artifacts_dir.resolve().as_uri())
     mlflow.set_experiment(EXPERIMENT)
 
     data = transactions(rows, seed)
