@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agogosml.errors import AgogosmlError
 from agogosml.logs import configure_logging
+from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
 from agogosml.rollout.cli import add_parser as add_rollout_parser
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.settings import load_settings
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     tail.set_defaults(run=_tail)
 
     add_rollout_parser(commands)
+    add_modelloop_parsers(commands)
 
     local = commands.add_parser("local-stack", help="the whole pipeline locally (make run)")
     local.set_defaults(run=lambda _: _local_stack())

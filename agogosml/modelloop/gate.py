@@ -1,0 +1,187 @@
+"""The test gate: may a candidate run's model become the challenger?
+
+The candidate is scored as the app would serve it (MLflow pyfunc) on the holdout stored
+with its run, and the current champion (`models:/<name>@champion`, if any) on the very
+same rows. The champion may have been trained on some of those rows when the data set
+changed since; that favours the champion, so the gate errs on the side of keeping it.
+The report is logged with the candidate's run (`gate/report.json`, tag `agogosml.gate`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from agogosml.modelloop import checks
+from agogosml.modelloop.canned import CannedExample, default_examples
+from agogosml.modelloop.checks import Check
+from agogosml.modelloop.errors import ModelLoopError
+from agogosml.modelloop.metrics import holdout_metrics
+from agogosml.modelloop.tracking import (
+    GATE_REPORT_ARTIFACT,
+    GATE_TAG,
+    MODEL_URI_TAG,
+    Tracking,
+    alias_version,
+    connect,
+)
+from agogosml.modelloop.training import load_holdout, load_manifest
+
+log = logging.getLogger(__name__)
+
+# What a model that does not fit the rows raises from predict.
+SCORING_ERRORS = (MlflowException, ValueError, TypeError, KeyError, IndexError)
+
+
+@dataclass(frozen=True)
+class GateLimits:
+    max_roc_auc_drop: float = 0.005
+    max_average_precision_drop: float | None = None
+    max_log_loss_increase: float | None = None
+    min_roc_auc: float = 0.55
+    latency_rows: int = 1_000
+    max_latency_s: float = 1.0
+
+    def max_drops(self) -> dict[str, float]:
+        drops = {"roc_auc": self.max_roc_auc_drop,
+                 "average_precision": self.max_average_precision_drop,
+                 "log_loss": self.max_log_loss_increase}
+        return {metric: drop for metric, drop in drops.items() if drop is not None}
+
+
+@dataclass(frozen=True)
+class GateReport:
+    run_id: str
+    model_name: str
+    champion_version: str | None
+    candidate_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if not check.passed)
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"passed {len(self.checks)}/{len(self.checks)} checks"
+        return "failed: " + "; ".join(f"{c.name}: {c.reason}" for c in self.failures)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed, "summary": self.summary()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> GateReport:
+        data = json.loads(text)
+        return cls(data["run_id"], data["model_name"], data["champion_version"],
+                   data["candidate_metrics"], data["champion_metrics"],
+                   tuple(Check(**check) for check in data["checks"]))
+
+
+def evaluate(tracking: Tracking, run_id: str, limits: GateLimits | None = None,
+             examples: tuple[CannedExample, ...] | None = None) -> GateReport:
+    limits = limits or GateLimits()
+    connect(tracking)
+    manifest = load_manifest(run_id)
+    schema = manifest.schema
+    holdout = load_holdout(run_id)
+    features, labels = holdout[list(schema.features)], holdout[schema.label]
+    model_uri = MlflowClient().get_run(run_id).data.tags.get(MODEL_URI_TAG)
+    if model_uri is None:
+        raise ModelLoopError(f"run {run_id} has no model logged by the model loop")
+    candidate = mlflow.pyfunc.load_model(model_uri)
+    input_types = _input_types(candidate)
+    fitted_names = getattr(mlflow.sklearn.load_model(model_uri), "feature_names_in_", None)
+    output, valid = _score(candidate, features)
+    report_checks = [
+        checks.signature_matches(input_types, fitted_names, schema),
+        checks.no_personal_features(input_types or {}, manifest.personal_fields),
+        valid,
+    ]
+    metrics: dict[str, float] = {}
+    champion_version = alias_version(tracking.model_name, "champion")
+    champion_metrics = None
+    # Without valid probabilities the remaining checks would measure nothing.
+    if output is not None and valid.passed:
+        metrics = holdout_metrics(labels, output)
+        champion_metrics, champion_problem = _champion_metrics(
+            tracking.model_name, champion_version, holdout, labels)
+        report_checks += [
+            checks.canned_examples_pass(
+                candidate, default_examples(schema) if examples is None else examples,
+                schema.features),
+            checks.batch_latency_within(candidate, features, limits.latency_rows,
+                                        limits.max_latency_s),
+            checks.minimum_roc_auc(metrics, limits.min_roc_auc),
+            Check("versus_champion", False, champion_problem) if champion_problem
+            else checks.not_worse_than_champion(metrics, champion_metrics, champion_version,
+                                                limits.max_drops()),
+        ]
+    report = GateReport(run_id, tracking.model_name, champion_version, metrics,
+                        champion_metrics, tuple(report_checks))
+    _record(report)
+    return report
+
+
+def _score(model: Any, features: pd.DataFrame) -> tuple[np.ndarray[Any, Any] | None, Check]:
+    try:
+        output = np.asarray(model.predict(features), dtype=float)
+    except SCORING_ERRORS as error:
+        return None, Check("probabilities", False,
+                           f"the model cannot score its holdout: {_first_line(error)}")
+    return output, checks.probabilities_valid(output, len(features))
+
+
+def _input_types(model: Any) -> dict[str, str] | None:
+    schema = model.metadata.get_input_schema()
+    if schema is None or not schema.has_input_names():
+        return None
+    return {spec.name: getattr(spec.type, "name", str(spec.type)) for spec in schema.inputs}
+
+
+def _champion_metrics(model_name: str, version: str | None, holdout: pd.DataFrame,
+                      labels: pd.Series) -> tuple[dict[str, float] | None, str]:
+    """The champion's metrics on the holdout, or why it could not be scored."""
+    if version is None:
+        return None, ""
+    try:
+        champion = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+        types = _input_types(champion)
+        columns = list(types) if types else [c for c in holdout.columns if c != labels.name]
+        missing = [column for column in columns if column not in holdout.columns]
+        if missing:
+            return None, (f"champion v{version} needs columns the holdout lacks: "
+                          f"{', '.join(missing)}")
+        output = np.asarray(champion.predict(holdout[columns]), dtype=float)
+        return holdout_metrics(labels, output), ""
+    except SCORING_ERRORS as error:
+        return None, f"champion v{version} cannot score the holdout: {_first_line(error)}"
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0][:300]
+
+
+def _record(report: GateReport) -> None:
+    client = MlflowClient()
+    client.log_text(report.run_id, report.to_json(), GATE_REPORT_ARTIFACT)
+    client.set_tag(report.run_id, GATE_TAG, report.summary()[:5_000])
+    log.info("gate evaluated", extra={
+        "run_id": report.run_id, "model": report.model_name, "passed": report.passed,
+        "champion_version": report.champion_version,
+        "failed_checks": [check.name for check in report.failures]})

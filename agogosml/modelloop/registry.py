@@ -1,0 +1,143 @@
+"""The model registry with aliases only (no stages).
+
+- `challenger`: the newest version that passed the gate, waiting to be shadowed and
+  promoted. Only `register_challenger` sets it, and only for a passing gate report.
+- `champion`: the version the app serves (`models:/<name>@champion`).
+- `previous`: the champion before the last promotion; where `rollback` goes.
+- `rolled_back`: the champion the last rollback demoted, kept addressable for a
+  post-mortem (and for promoting it again on purpose: point `challenger` at it).
+
+`promote`: champion → the challenger's version, previous → the old champion, and the
+challenger alias is removed (that version is the champion now).
+`rollback`: champion → previous, rolled_back → the demoted champion, and `previous` is
+removed: a second rollback in a row refuses instead of flipping between two versions.
+
+Every action tags the versions it touched (`agogosml.<action>_at`) and appends a line
+to the registered model's history tags (`agogosml.history.0001`, …), so MLflow's UI shows
+what happened and when.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from agogosml.modelloop.errors import RegistryError
+from agogosml.modelloop.gate import GateReport
+from agogosml.modelloop.tracking import (
+    MODEL_URI_TAG,
+    TAG_PREFIX,
+    TRIGGER_TAG,
+    Tracking,
+    alias_version,
+    connect,
+)
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER, PREVIOUS, ROLLED_BACK = "champion", "challenger", "previous", "rolled_back"
+ALIASES = (CHAMPION, CHALLENGER, PREVIOUS, ROLLED_BACK)
+HISTORY_PREFIX = f"{TAG_PREFIX}history."
+
+
+def register_challenger(tracking: Tracking, report: GateReport, trigger: str = "manual") -> str:
+    """Register the report's run as a new version with alias `challenger`; refuses a
+    report that did not pass."""
+    if not report.passed:
+        raise RegistryError(f"run {report.run_id} is not registered: gate {report.summary()}")
+    if report.model_name != tracking.model_name:
+        raise RegistryError(f"the gate report is for {report.model_name}, "
+                            f"not {tracking.model_name}")
+    connect(tracking)
+    client = MlflowClient()
+    run = client.get_run(report.run_id)
+    digests = [item.dataset.digest for item in run.inputs.dataset_inputs] if run.inputs else []
+    version = mlflow.register_model(run.data.tags[MODEL_URI_TAG], tracking.model_name, tags={
+        f"{TAG_PREFIX}run_id": report.run_id,
+        TRIGGER_TAG: trigger,
+        f"{TAG_PREFIX}roc_auc": f"{report.candidate_metrics['roc_auc']:.4f}",
+        f"{TAG_PREFIX}gate": report.summary()[:5_000],
+        f"{TAG_PREFIX}dataset_digest": ",".join(digests),
+        f"{TAG_PREFIX}registered_at": _now(),
+    }).version
+    client.update_model_version(
+        tracking.model_name, version,
+        description=f"Trained by run {report.run_id} (trigger: {trigger}); gate "
+                    f"{report.summary()}; holdout ROC AUC "
+                    f"{report.candidate_metrics['roc_auc']:.4f}.")
+    client.set_registered_model_alias(tracking.model_name, CHALLENGER, version)
+    _history(client, tracking.model_name, f"register: v{version} is challenger "
+                                          f"(run {report.run_id}, trigger {trigger})")
+    log.info("challenger registered", extra={"model": tracking.model_name,
+                                              "version": str(version), "run_id": report.run_id,
+                                              "trigger": trigger})
+    return str(version)
+
+
+def promote(tracking: Tracking) -> dict[str, str]:
+    """champion ← challenger, previous ← old champion; returns the aliases after."""
+    connect(tracking)
+    client, name = MlflowClient(), tracking.model_name
+    challenger = alias_version(name, CHALLENGER)
+    if challenger is None:
+        raise RegistryError(f"{name} has no challenger to promote")
+    champion = alias_version(name, CHAMPION)
+    client.set_registered_model_alias(name, CHAMPION, challenger)
+    if champion is not None and champion != challenger:
+        client.set_registered_model_alias(name, PREVIOUS, champion)
+        client.set_model_version_tag(name, champion, f"{TAG_PREFIX}demoted_at", _now())
+    client.delete_registered_model_alias(name, CHALLENGER)
+    client.set_model_version_tag(name, challenger, f"{TAG_PREFIX}promoted_at", _now())
+    _history(client, name, f"promote: v{challenger} is champion"
+                           + (f", v{champion} is previous" if champion else ""))
+    log.info("challenger promoted", extra={"model": name, "champion": challenger,
+                                            "previous": champion})
+    return aliases(tracking)
+
+
+def rollback(tracking: Tracking) -> dict[str, str]:
+    """champion ← previous, rolled_back ← the demoted champion; returns the aliases after."""
+    connect(tracking)
+    client, name = MlflowClient(), tracking.model_name
+    previous = alias_version(name, PREVIOUS)
+    if previous is None:
+        raise RegistryError(f"{name} has no previous champion to roll back to")
+    champion = alias_version(name, CHAMPION)
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    if champion is not None and champion != previous:
+        client.set_registered_model_alias(name, ROLLED_BACK, champion)
+        client.set_model_version_tag(name, champion, f"{TAG_PREFIX}rolled_back_at", _now())
+    client.delete_registered_model_alias(name, PREVIOUS)
+    client.set_model_version_tag(name, previous, f"{TAG_PREFIX}restored_at", _now())
+    _history(client, name, f"rollback: v{previous} is champion again"
+                           + (f", v{champion} is rolled_back" if champion else ""))
+    log.info("champion rolled back", extra={"model": name, "champion": previous,
+                                             "rolled_back": champion})
+    return aliases(tracking)
+
+
+def aliases(tracking: Tracking) -> dict[str, str]:
+    """The loop's aliases that are set, each with its version."""
+    connect(tracking)
+    found = {alias: alias_version(tracking.model_name, alias) for alias in ALIASES}
+    return {alias: version for alias, version in found.items() if version is not None}
+
+
+def history(tracking: Tracking) -> list[str]:
+    """The registered model's history lines, oldest first."""
+    connect(tracking)
+    tags = MlflowClient().get_registered_model(tracking.model_name).tags
+    return [tags[key] for key in sorted(tags) if key.startswith(HISTORY_PREFIX)]
+
+
+def _history(client: MlflowClient, name: str, line: str) -> None:
+    tags = client.get_registered_model(name).tags
+    number = 1 + sum(1 for key in tags if key.startswith(HISTORY_PREFIX))
+    client.set_registered_model_tag(name, f"{HISTORY_PREFIX}{number:04d}", f"{_now()} {line}")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
