@@ -70,3 +70,31 @@ def test_bad_records_are_refused_with_a_reason(value: Any, reason: str, detail: 
 def test_an_invalid_schema_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="JSON Schema is invalid"):
         validator(schema={"type": "no-such-type"})
+
+
+def test_portable_schemas_take_the_fast_path_with_the_same_verdicts() -> None:
+    from agogosml.services.input_reader.validation import is_portable
+
+    assert is_portable(SCHEMA)
+    assert not is_portable({"type": "object", "properties": {"a": {"format": "email"}}})
+    assert not is_portable({"type": "array", "prefixItems": [{"type": "string"}]})
+    assert not is_portable({"type": "array", "items": [{"type": "string"}]})
+    records = [GOOD, dict(GOOD, hour=23), dict(GOOD, hour=24), dict(GOOD, amount=-1),
+               dict(GOOD, channel="fax"), dict(GOOD, card_present="yes"),
+               dict(GOOD, country="de"), {k: v for k, v in GOOD.items() if k != "hour"}]
+    fast = validator()
+    slow = validator(schema={**SCHEMA, "$comment": "x", "properties": {
+        **SCHEMA["properties"], "email": {"type": "string", "format": "email"}}})
+    assert fast._fast is not None
+    assert slow._fast is None
+
+    def verdict(check: RecordValidator, value: dict[str, Any]) -> str:
+        try:
+            check.to_event(record(value))
+        except InvalidRecordError as error:
+            return error.detail
+        return "valid"
+
+    assert [verdict(fast, r) for r in records] == [verdict(slow, r) for r in records]
+    assert [verdict(fast, r) for r in records][:3] == [
+        "valid", "valid", "hour: 24 is greater than the maximum of 23"]

@@ -28,7 +28,7 @@ class ReaderSettings(ServiceSettings, TransportSettings):
     subject_field: str | None = None
     time_field: str | None = None
     batch_max_size: int = Field(default=500, ge=1, le=10_000)
-    batch_linger_ms: float = Field(default=5.0, ge=0)
+    batch_linger_ms: float = Field(default=10.0, ge=0)
     max_in_flight: int = Field(default=4, ge=1, le=64)
     retry_initial_ms: float = Field(default=100.0, gt=0)
     retry_max_ms: float = Field(default=5_000.0, gt=0)

