@@ -7,7 +7,7 @@ subject and the event time in epoch milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,11 @@ JsonObject = dict[str, Any]
 
 SHADOW_HEADER = "x-agogosml-shadow"
 """Marks a mirrored batch on its way to a preview app: its scores go to the shadow
-destination, never to production."""
+destination, never to production. Such a batch may carry `reference`: the production
+model's prediction per event id, which the preview app compares its own with."""
+
+ECHO_HEADER = "x-agogosml-echo"
+"""`predictions`: the app's answer to a batch includes its prediction per event id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +89,12 @@ def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
-def decode_batch(body: bytes, key: str = "events") -> Sequence[Any]:
-    """Read a batch body `{"events": [...]}` and return its items, or explain what is wrong."""
+def decode_batch(body: bytes) -> dict[str, Any]:
+    """Read a batch body `{"events": [...], ...}`, or explain what is wrong with it."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise BadRequestError(f"body is not valid JSON: {error}") from None
-    if not isinstance(document, dict) or not isinstance(document.get(key), list):
-        raise BadRequestError(f"body must be an object with a list under '{key}'")
-    items: Sequence[Any] = document[key]
-    return items
+    if not isinstance(document, dict) or not isinstance(document.get("events"), list):
+        raise BadRequestError("body must be an object with a list under 'events'")
+    return document

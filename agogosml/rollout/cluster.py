@@ -53,11 +53,17 @@ class Cluster:
             raise
         container = deployment.spec.template.spec.containers[0]
         env = {item.name: item.value for item in container.env or [] if item.value}
-        generation_seen = (deployment.status.observed_generation or 0) >= \
+        status = deployment.status
+        generation_seen = (status.observed_generation or 0) >= \
             (deployment.metadata.generation or 0)
+        # Only ready pods known to run the current spec count: during a rolling update the
+        # old pods are ready too (`kubectl rollout status` waits for them to go as well).
+        updated = status.updated_replicas or 0
+        old = max(0, (status.replicas or 0) - updated)
+        ready = max(0, min((status.ready_replicas or 0) - old, updated)) \
+            if generation_seen else 0
         return SlotState(slot, exists=True, desired=deployment.spec.replicas or 0,
-                         ready=(deployment.status.ready_replicas or 0) if generation_seen else 0,
-                         image=container.image or "",
+                         ready=ready, image=container.image or "",
                          model_uri=env.get("AGOGOSML_APP_MODEL_URI", ""))
 
     def production_slot(self) -> str:

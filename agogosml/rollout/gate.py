@@ -106,8 +106,25 @@ def judge(before: Samples, after: Samples, limits: GateLimits) -> Verdict:
     return Verdict(not reasons, reasons, error_rate, p99, agreement, requests)
 
 
+class MetricsUnreadable(Exception):
+    """A scrape got no answer, an error status, or text that is not metrics."""
+
+
+def _read(scrape: Scrape) -> Samples:
+    try:
+        return parse(scrape())
+    except (httpx.HTTPError, ValueError) as error:
+        raise MetricsUnreadable((str(error).splitlines() or [repr(error)])[0]) from error
+
+
 def evaluate(scrape: Scrape, limits: GateLimits, window_s: float,
              sleep: Callable[[float], None] = time.sleep) -> Verdict:
-    before = parse(scrape())
-    sleep(window_s)  # the observation window: traffic accumulates between the two scrapes
-    return judge(before, parse(scrape()), limits)
+    """Metrics that cannot be read fail the gate: a slot whose pods stopped answering is
+    no healthier than one answering with errors."""
+    try:
+        before = _read(scrape)
+        sleep(window_s)  # the observation window: traffic accumulates between the two scrapes
+        after = _read(scrape)
+    except MetricsUnreadable as error:
+        return Verdict(False, [f"metrics unreadable: {error}"])
+    return judge(before, after, limits)

@@ -8,10 +8,11 @@ for `kubectl apply --dry-run=server`, and `fetch_helm` builds Helm once
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,12 +170,41 @@ def only_container(workload: Manifest) -> Manifest:
 
 @dataclass(frozen=True)
 class Helm:
+    """The helm binary on a chart; with a kubeconfig (see `on_cluster`) it also installs
+    and upgrades releases, keeping its own config, caches and Kubernetes discovery cache
+    under `home` instead of ~/."""
+
     binary: Path
     chart: Path = CHART
+    kubeconfig: Path | None = None
+    home: Path | None = None
+
+    def on_cluster(self, kubeconfig: Path, home: Path) -> Helm:
+        return replace(self, kubeconfig=kubeconfig, home=home)
+
+    def own_dirs(self) -> dict[str, str]:
+        """The variables that keep helm's config, caches and data under `home`."""
+        if self.home is None:
+            return {}
+        return {variable: str(self.home / folder) for variable, folder in (
+            ("HELM_CONFIG_HOME", "config"), ("HELM_CACHE_HOME", "cache"),
+            ("HELM_DATA_HOME", "data"), ("KUBECACHEDIR", "kube-cache"))}
+
+    def env(self) -> dict[str, str]:
+        """The environment helm runs in (also for other programs that run helm)."""
+        return {**os.environ, **self.own_dirs()}
 
     def run(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.binary), *args], capture_output=True, text=True,
-                              check=False, timeout=timeout_s)
+        cluster = ["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig else []
+        return subprocess.run([str(self.binary), *args, *cluster], capture_output=True,
+                              text=True, check=False, timeout=timeout_s, env=self.env())
+
+    def check(self, *args: str, timeout_s: float = 120) -> str:
+        """Run helm, fail with its message unless it succeeds; return what it printed."""
+        done = self.run(*args, timeout_s=timeout_s)
+        if done.returncode != 0:
+            raise HelmFailed(args, done.returncode, done.stderr)
+        return done.stdout
 
     def _value_args(self, values: Sequence[str | Path], sets: Mapping[str, str],
                     set_strings: Mapping[str, str]) -> list[str]:
@@ -217,12 +247,12 @@ class Helm:
 
     def with_files(self, workdir: Path, files: Mapping[str, str]) -> Helm:
         """A copy of the chart with extra files (paths relative to the chart), to render
-        what `helm template` alone does not: NOTES.txt, or a helper fed fake live objects."""
+        what `helm template` alone does not, such as NOTES.txt."""
         copy = workdir / "chart"
         shutil.copytree(self.chart, copy)
         for relative, content in files.items():
             (copy / relative).write_text(content)
-        return Helm(self.binary, copy)
+        return replace(self, chart=copy)
 
     def notes(self, workdir: Path, values: Sequence[str | Path] = (),
               sets: Mapping[str, str] | None = None,

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from agogosml.demo.data import FEATURES, events
-from agogosml.envelope import SHADOW_HEADER
+from agogosml.envelope import ECHO_HEADER, SHADOW_HEADER
 from agogosml.services.app.model import load_model
 from agogosml.services.app.reload import ModelHolder
 from agogosml.services.app.service import create_app
@@ -232,3 +232,23 @@ def test_without_a_shadow_writer_shadow_batches_are_refused(mlflow_registry: Reg
                               headers={SHADOW_HEADER: "1"}, timeout=10)
     assert response.status_code == 400
     assert "AGOGOSML_APP_SHADOW_WRITER_URL" in response.json()["detail"]
+
+
+def test_shadow_agreement_with_production_is_counted(stack: tuple[str, Path],
+                                                     mlflow_registry: Registry) -> None:
+    app_url, _ = stack
+    batch = [{"id": f"agree-{i}", "time": 1, "subject": None, "payload": r}
+             for i, r in enumerate(RECORDS)]
+    production = post(f"{app_url}/v1/batches", {"events": batch})
+    assert "predictions" not in production.json(), "only echoed when asked"
+    echoed = httpx.post(f"{app_url}/v1/batches", content=orjson.dumps({"events": batch}),
+                        headers={ECHO_HEADER: "predictions"}, timeout=10).json()["predictions"]
+    assert echoed == {f"agree-{i}": c for i, c in enumerate(expected_classes(mlflow_registry))}
+    reference = dict(echoed, **{"agree-0": 1 - echoed["agree-0"]})  # one disagreement
+    response = httpx.post(f"{app_url}/v1/batches",
+                          content=orjson.dumps({"events": batch, "reference": reference}),
+                          headers={SHADOW_HEADER: "1"}, timeout=10)
+    assert response.status_code == 200
+    text = httpx.get(f"{app_url}/metrics").text
+    assert "agogosml_app_shadow_compared_total 3.0" in text
+    assert "agogosml_app_shadow_agreed_total 2.0" in text

@@ -59,9 +59,9 @@ class Load:
         self._thread.join(10)
 
     def wait_for_version(self, version: str, timeout_s: float = 30) -> None:
+        """Until the latest answer came from `version` (earlier ones may predate a swap)."""
         deadline = time.monotonic() + timeout_s
-        while not any(body.get("model", {}).get("version") == version
-                      for _, body in self.answers[-5:]):
+        while not self.answers or self.answers[-1][1].get("model", {}).get("version") != version:
             assert time.monotonic() < deadline, f"version {version} never served"
             time.sleep(0.05)  # polling the answers the load thread collects
 

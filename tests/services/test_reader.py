@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 
+from agogosml.envelope import ECHO_HEADER
 from agogosml.retry import Backoff
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
@@ -35,6 +36,7 @@ class StandInApp:
 
     behaviour: Callable[[list[dict[str, Any]]], tuple[int, dict[str, Any]]]
     acknowledged: list[str] = field(default_factory=list)
+    references: dict[str, Any] = field(default_factory=dict)
     calls: int = 0
 
     def build(self) -> FastAPI:
@@ -47,8 +49,12 @@ class StandInApp:
         @app.post("/v1/batches")
         async def batches(request: Request) -> Response:
             self.calls += 1
-            events = orjson.loads(await request.body())["events"]
+            document = orjson.loads(await request.body())
+            events = document["events"]
+            self.references.update(document.get("reference", {}))
             status, body = self.behaviour(events)
+            if status == 200 and request.headers.get(ECHO_HEADER) == "predictions":
+                body = {**body, "predictions": {e["id"]: len(e["id"]) % 2 for e in events}}
             if status == 200:
                 refused = {item["id"] for item in body.get("rejected", [])}
                 self.acknowledged.extend(e["id"] for e in events if e["id"] not in refused)
@@ -184,6 +190,8 @@ def test_shadow_traffic_is_a_stable_sample_and_never_blocks_production(
         wanted = {i for i in ids if sampled(i, 0.5)}
         wait_for(lambda: set(shadow.acknowledged) == wanted, 10, "the shadow sample")
         assert set(production.acknowledged) == set(ids)
+        assert shadow.references == {i: len(i) % 2 for i in wanted}, \
+            "the sample travels with production's predictions for the preview to compare"
     assert 60 < len(wanted) < 140, "about half the events are mirrored"
 
     with run_server(production.build()) as app_url, \

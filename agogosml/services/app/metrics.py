@@ -36,6 +36,12 @@ class AppMetrics:
                                    ["model", "version", "prediction"], registry=registry)
         self.model_info = Gauge("agogosml_app_model_info", "The model being served (value 1)",
                                 ["model", "version"], registry=registry)
+        self.shadow_compared = Counter("agogosml_app_shadow_compared",
+                                       "Shadow events compared with the production prediction",
+                                       registry=registry)
+        self.shadow_agreed = Counter("agogosml_app_shadow_agreed",
+                                     "Shadow events whose prediction equals production's",
+                                     registry=registry)
         self._prediction_labels: set[str] = set()
 
     def count_predictions(self, model: ModelRef, predictions: list[Any]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
-from agogosml.envelope import SHADOW_HEADER, Event, decode_batch, loads
+from agogosml.envelope import ECHO_HEADER, SHADOW_HEADER, Event, ScoredEvent, decode_batch, loads
 from agogosml.errors import BadRequestError, ModelNotFoundError
 from agogosml.services.app import oip
 from agogosml.services.app.bodies import frame_from_body
@@ -98,7 +98,8 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
                 raise BadRequestError("shadow batch refused: this app has no shadow writer "
                                       "(AGOGOSML_APP_SHADOW_WRITER_URL)")
             destination = shadow_writer
-        events = [Event.from_json(item) for item in decode_batch(await request.body())]
+        document = decode_batch(await request.body())
+        events = [Event.from_json(item) for item in document["events"]]
         started = time.perf_counter()
         # Scored on the event loop: a thread would only trade the GIL back and forth with
         # the loop (5 ms switch interval) and add latency; this service does nothing else.
@@ -113,7 +114,12 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
                               version=model.ref.version).inc(len(result.scored))
         metrics.rejected.labels(endpoint="batch").inc(len(result.rejected))
         metrics.count_predictions(model.ref, [event.prediction for event in result.scored])
-        return JsonResponse({"scored": len(result.scored), "rejected": result.rejected})
+        if destination is shadow_writer:
+            _compare_with_production(result.scored, document.get("reference"), metrics)
+        answer: dict[str, Any] = {"scored": len(result.scored), "rejected": result.rejected}
+        if request.headers.get(ECHO_HEADER) == "predictions":
+            answer["predictions"] = {event.id: event.prediction for event in result.scored}
+        return JsonResponse(answer)
 
     @app.get("/v2/health/live")
     async def oip_live() -> dict[str, bool]:
@@ -144,6 +150,15 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         return JsonResponse(oip.infer_response(model, scores, request_id))
 
     return app
+
+
+def _compare_with_production(scored: list[ScoredEvent], reference: Any,
+                             metrics: AppMetrics) -> None:
+    if not isinstance(reference, dict):
+        return
+    compared = [event for event in scored if event.id in reference]
+    metrics.shadow_compared.inc(len(compared))
+    metrics.shadow_agreed.inc(sum(event.prediction == reference[event.id] for event in compared))
 
 
 def _named(models: ModelHolder, name: str) -> LoadedModel:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agogosml.envelope import ECHO_HEADER
 from agogosml.errors import BadRequestError, DownstreamError, InvalidRecordError
 from agogosml.retry import Backoff, retry_until_done
 from agogosml.services.input_reader.commits import CommitTracker
@@ -166,11 +167,10 @@ class InputReader:
                        by_id: dict[str, SourceRecord]) -> list[tuple[SourceRecord, str, str]]:
         started = time.perf_counter()
         document = {"events": events}
-        if self.shadow is not None:
-            self.shadow.offer(events)
+        headers = {ECHO_HEADER: "predictions"} if self.shadow is not None else None
         try:
             answer = await retry_until_done(
-                lambda: self.app.post(document), self.backoff, self._abandon,
+                lambda: self.app.post(document, headers), self.backoff, self._abandon,
                 what="forwarding to the app", on_failure=self.metrics.forward_failures.inc,
             )
         except BadRequestError as error:
@@ -179,6 +179,8 @@ class InputReader:
         self.metrics.forward_latency.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(len(events))
         refused = answer.get("rejected", []) if isinstance(answer, dict) else []
+        if self.shadow is not None and isinstance(answer, dict):
+            self.shadow.offer(events, answer.get("predictions") or {})
         self.metrics.forwarded.inc(len(events) - len(refused))
         return [(by_id[item["id"]], "rejected_by_app", str(item.get("reason", "")))
                 for item in refused if item.get("id") in by_id]

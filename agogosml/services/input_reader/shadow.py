@@ -45,20 +45,25 @@ class ShadowMirror:
                                 "Mirrored batches the preview app did not acknowledge",
                                 registry=registry)
 
-    def offer(self, events: list[dict[str, Any]]) -> None:
+    def offer(self, events: list[dict[str, Any]], production: dict[str, Any]) -> None:
+        """Mirror the sampled events with production's predictions for them, so the
+        preview app can report how often it agrees."""
         sample = [event for event in events if sampled(event["id"], self.ratio)]
         if not sample:
             return
         if len(self._tasks) >= self.max_in_flight:
             self.skipped.inc(len(sample))
             return
-        task = asyncio.create_task(self._send(sample))
+        reference = {event["id"]: production[event["id"]] for event in sample
+                     if event["id"] in production}
+        task = asyncio.create_task(self._send(sample, reference))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, sample: list[dict[str, Any]]) -> None:
+    async def _send(self, sample: list[dict[str, Any]], reference: dict[str, Any]) -> None:
         try:
-            await self.client.post({"events": sample}, headers={SHADOW_HEADER: "1"})
+            await self.client.post({"events": sample, "reference": reference},
+                                   headers={SHADOW_HEADER: "1"})
         except AgogosmlError as error:
             self.failures.inc()
             log.debug("shadow batch failed", extra={"error": str(error)})

@@ -66,7 +66,7 @@ def create_app(sink: Sink, registry: CollectorRegistry) -> FastAPI:
 
     @app.post("/v1/batches")
     async def write_batch(request: Request) -> JsonResponse:
-        records = [to_record(event) for event in decode_batch(await request.body())]
+        records = [to_record(event) for event in decode_batch(await request.body())["events"]]
         started = time.perf_counter()
         try:
             await sink.send(records)
