@@ -6,7 +6,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -30,3 +32,39 @@ def run_server(app: FastAPI, timeout_s: float = 10.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout_s)
+
+
+class PredictLoad:
+    """Posts the same records to /predict continuously from a thread, keeping every answer:
+    the traffic a model swap must not disturb."""
+
+    def __init__(self, url: str, records: list[dict[str, Any]]) -> None:
+        self.url = url
+        self.records = records
+        self.answers: list[tuple[int, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                response = client.post(f"{self.url}/predict", json=self.records)
+                self.answers.append((response.status_code, response.json()))
+
+    def __enter__(self) -> PredictLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def wait_for_version(self, version: str, timeout_s: float = 30) -> None:
+        """Until the latest answer came from `version` (earlier ones may predate a swap)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.answers or self.answers[-1][1].get("model", {}).get("version") != version:
+            assert time.monotonic() < deadline, f"version {version} never served"
+            time.sleep(0.05)  # polling the answers the load thread collects
+
+    def failures(self) -> list[tuple[int, Any]]:
+        return [(status, body) for status, body in self.answers if status != 200]

@@ -4,11 +4,8 @@ brings the previous version back."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -23,7 +20,7 @@ from agogosml.services.app.reload import ModelHolder
 from agogosml.services.app.service import create_app
 from agogosml.web.client import BatchClient
 from tests.conftest import Registry
-from tests.servers import run_server
+from tests.servers import PredictLoad, run_server
 
 PROBES = [{name: item[name] for name in FEATURES} for item in events(20, seed=9)]
 URI = "models:/reloadtest@champion"
@@ -35,37 +32,6 @@ def scores_of(model_uri: str) -> list[float]:
     return [float(p) for p in np.asarray(output)[:, 1]]
 
 
-class Load:
-    """Posts /predict continuously from a thread and keeps every answer."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.answers: list[tuple[int, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self._stop.is_set():
-                response = client.post(f"{self.url}/predict", json=PROBES)
-                self.answers.append((response.status_code, response.json()))
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def wait_for_version(self, version: str, timeout_s: float = 30) -> None:
-        """Until the latest answer came from `version` (earlier ones may predate a swap)."""
-        deadline = time.monotonic() + timeout_s
-        while not self.answers or self.answers[-1][1].get("model", {}).get("version") != version:
-            assert time.monotonic() < deadline, f"version {version} never served"
-            time.sleep(0.05)  # polling the answers the load thread collects
-
-
 def test_alias_changes_are_followed_without_failed_or_mixed_requests(
         mlflow_registry: Registry, tmp_path: Path) -> None:
     first = train_and_register(mlflow_registry.tracking_uri, tmp_path / "artifacts",
@@ -75,7 +41,7 @@ def test_alias_changes_are_followed_without_failed_or_mixed_requests(
     app = create_app(holder, BatchClient("http://127.0.0.1:9/v1/batches", 1.0),
                      CollectorRegistry(), "http://127.0.0.1:9/healthz", model_uri=URI,
                      reload_interval_s=0.2)
-    with run_server(app) as url, Load(url) as load:
+    with run_server(app) as url, PredictLoad(url, PROBES) as load:
         load.wait_for_version(first.version)
         second = train_and_register(mlflow_registry.tracking_uri, tmp_path / "artifacts",
                                     model_name="reloadtest", rows=2_000, seed=2)
