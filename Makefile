@@ -44,8 +44,9 @@ lint: install ## ruff and mypy --strict
 test: install kafka helm kube lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
 	$(BIN)/pytest
 
-bench: install kafka ## throughput and latency through the pipeline vs raw Kafka pass-through
+bench: install kafka ## pipeline throughput/latency vs raw Kafka, and scoring rows/s per core
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.scoring
 
 images: ## build the three service images, tagged with the version and git sha (needs Docker)
 	for s in input_reader app output_writer; do \
