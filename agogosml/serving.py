@@ -7,6 +7,7 @@ drains its own work.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -33,6 +34,11 @@ def run_service(build: Callable[[], tuple[FastAPI, ServiceSettings]], service: s
         print(f"agogosml {service}: {error}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_CONFIGURATION) from None
     configure_logging(service, settings.log_level)
+    # Everything loaded so far (MLflow, scikit-learn, the model) lives for the whole
+    # process: keep it out of the garbage collector's scans, which otherwise walk those
+    # objects on every full collection and show up as latency spikes.
+    gc.collect()
+    gc.freeze()
     log.info("starting", extra={"host": settings.host, "port": settings.port})
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False,

@@ -28,6 +28,7 @@ from agogosml.demo.data import (
     NUMERIC_FEATURES,
     transactions,
 )
+from agogosml.modelloop.tracking import ensure_experiment
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,7 @@ def train_and_register(tracking_uri: str, artifacts_dir: Path, model_name: str =
                        alias: str = "champion", rows: int = 20_000, seed: int = 7) -> TrainedDemo:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        if tracking_uri.startswith(("http://", "https://")):
-            # A tracking server stores artifacts itself, where every client can reach them.
-            mlflow.create_experiment(EXPERIMENT)
-        else:
-            artifacts_dir.mkdir(parents=True, exist_ok=True)
-            mlflow.create_experiment(EXPERIMENT,
-                                     artifact_location=artifacts_dir.resolve().as_uri())
+    ensure_experiment(EXPERIMENT, tracking_uri, artifacts_dir)
     mlflow.set_experiment(EXPERIMENT)
 
     data = transactions(rows, seed)

@@ -42,11 +42,20 @@ def connect(tracking: Tracking) -> None:
     """Point MLflow's (process-wide) client at the store and make the experiment current."""
     mlflow.set_tracking_uri(tracking.tracking_uri)
     mlflow.set_registry_uri(tracking.tracking_uri)
-    if mlflow.get_experiment_by_name(tracking.experiment) is None:
-        tracking.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        mlflow.create_experiment(tracking.experiment,
-                                 artifact_location=tracking.artifacts_dir.resolve().as_uri())
+    ensure_experiment(tracking.experiment, tracking.tracking_uri, tracking.artifacts_dir)
     mlflow.set_experiment(tracking.experiment)
+
+
+def ensure_experiment(name: str, tracking_uri: str, artifacts_dir: Path) -> None:
+    """Create the experiment if missing. With a tracking server, the server stores the
+    artifacts (where every pod can reach them); with a local store, `artifacts_dir` does."""
+    if mlflow.get_experiment_by_name(name) is not None:
+        return
+    if tracking_uri.startswith(("http://", "https://")):
+        mlflow.create_experiment(name)
+        return
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.create_experiment(name, artifact_location=artifacts_dir.resolve().as_uri())
 
 
 def read_text_artifact(run_id: str, path: str) -> str:

@@ -107,6 +107,12 @@ def test_every_rendered_object_is_accepted(helm: Helm, api_client: client.ApiCli
         if sent["kind"] == "Deployment":
             assert stored["spec"]["template"]["spec"]["containers"][0]["env"] == \
                 sent["spec"]["template"]["spec"]["containers"][0]["env"]
+        if sent["kind"] == "CronJob":
+            sent_job, stored_job = (item["spec"]["jobTemplate"]["spec"] for item in (sent, stored))
+            assert stored_job["podFailurePolicy"] == sent_job["podFailurePolicy"]
+            sent_pod, stored_pod = (job["template"]["spec"] for job in (sent_job, stored_job))
+            for key in ("command", "args", "env", "securityContext"):
+                assert stored_pod["containers"][0][key] == sent_pod["containers"][0][key], key
 
 
 def test_the_matrix_covers_every_kind_the_chart_renders(helm: Helm,
@@ -116,7 +122,9 @@ def test_the_matrix_covers_every_kind_the_chart_renders(helm: Helm,
                  for kind in re.findall(r"^kind: (\w+)$", path.read_text(), re.MULTILINE)}
     rendered = {item["kind"] for values in MATRIX
                 for item in helm.template([values]).objects}
-    assert rendered == templated
+    assert rendered == templated, (
+        f"kinds no values file renders: {sorted(templated - rendered)}; "
+        f"rendered but not found in a template: {sorted(rendered - templated)}")
     assert rendered & monitoring_crds == SCHEMA_FREE_KINDS, (
         "kinds whose spec only a stand-in CRD checks (metadata, apiVersion, scope)")
 

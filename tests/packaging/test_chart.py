@@ -3,21 +3,25 @@
 What a user and the rollout tool rely on: the production Service follows productionSlot
 and the preview Service selects the other slot; both slots come from one template; secrets
 only in a Secret; pinned images; hardened pods with probes; shadow scoring that never
-writes to production; Prometheus objects only when asked for; values checked by the
+writes to production; Prometheus objects only when asked for; scheduled retraining only
+when asked for, hardened like the services and never promoting; values checked by the
 schema with messages that say what is wrong.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
 from agogosml.services.app.settings import AppSettings
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.services.output_writer.settings import WriterSettings
@@ -62,6 +66,7 @@ HARDENED = {
     "allowPrivilegeEscalation": False,
 }
 TAG = "0.1.0-3f2a9c1"
+RETRAIN = f"{FULLNAME}-retrain"
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +113,21 @@ def fails(helm: Helm, *values: str, sets: dict[str, str] | None = None,
     assert done.returncode != 0, f"rendered although it should not:\n{done.stdout[:2000]}"
     assert done.stdout == ""
     return done.stderr
+
+
+def cron_pods(rendered: Rendered) -> list[tuple[Manifest, Manifest]]:
+    """(CronJob, the pod spec of the Jobs it creates), for every CronJob."""
+    return [(item, item["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+            for item in rendered.of_kind("CronJob")]
+
+
+def all_containers(rendered: Rendered) -> list[tuple[Manifest, Manifest]]:
+    """(workload, container) for the Deployments and Pods, and the CronJobs' pods."""
+    found = list(rendered.containers())
+    for item, spec in cron_pods(rendered):
+        found += [(item, container) for key in ("initContainers", "containers")
+                  for container in spec.get(key) or []]
+    return found
 
 
 # --- lint and render -----------------------------------------------------------------
@@ -376,7 +396,7 @@ def test_reader_schema_is_mounted_from_a_config_map(rendered: dict[str, Rendered
 @pytest.mark.parametrize("values", MATRIX)
 def test_every_env_var_is_a_real_setting(rendered: dict[str, Rendered], values: str) -> None:
     prefixes = {str(settings.model_config.get("env_prefix")): settings for settings in SETTINGS}
-    for workload, container in rendered[values].containers():
+    for workload, container in all_containers(rendered[values]):
         for name in env_of(container):
             if name == "HOME":
                 continue
@@ -489,7 +509,7 @@ def test_incomplete_connection_settings_are_refused(helm: Helm, sets: dict[str, 
 
 @pytest.mark.parametrize("values", MATRIX)
 def test_images_are_pinned(rendered: dict[str, Rendered], values: str) -> None:
-    for workload, container in rendered[values].containers():
+    for workload, container in all_containers(rendered[values]):
         image: str = container["image"]
         repository, _, tag = image.rpartition(":")
         assert "/" in repository, f"{name_of(workload)}: {image}"
@@ -583,15 +603,15 @@ def test_service_containers_have_probes_on_the_http_port(rendered: dict[str, Ren
 @pytest.mark.parametrize("values", MATRIX)
 def test_every_pod_and_container_is_hardened(rendered: dict[str, Rendered], values: str) -> None:
     chart = rendered[values]
-    for workload in chart.workloads():
-        spec = pod_spec(workload)
+    specs = [(item, pod_spec(item)) for item in chart.workloads()] + cron_pods(chart)
+    for _, spec in specs:
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True
         assert isinstance(pod["runAsUser"], int)
         assert pod["runAsUser"] > 0
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
         assert spec["automountServiceAccountToken"] is False
-    for workload, container in chart.containers():
+    for workload, container in all_containers(chart):
         context = container["securityContext"]
         for key, value in HARDENED.items():
             assert context[key] is value, f"{name_of(workload)}/{container['name']}: {key}"
@@ -599,10 +619,11 @@ def test_every_pod_and_container_is_hardened(rendered: dict[str, Rendered], valu
         assert context["runAsUser"] > 0
         assert context["capabilities"] == {"drop": ["ALL"]}
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}
-    for item in chart.of_kind("Deployment"):
-        mounts = {mount["mountPath"]: mount["name"] for mount in
-                  only_container(item)["volumeMounts"]}
-        volumes = {volume["name"]: volume for volume in pod_spec(item)["volumes"]}
+    for _, spec in [(item, pod_spec(item)) for item in chart.of_kind("Deployment")] + \
+            cron_pods(chart):
+        (container,) = spec["containers"]
+        mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+        volumes = {volume["name"]: volume for volume in spec["volumes"]}
         assert "emptyDir" in volumes[mounts["/tmp"]]
 
 
@@ -692,6 +713,193 @@ def test_dashboard_config_map_holds_the_dashboard(rendered: dict[str, Rendered])
         (CHART / "dashboards" / "agogosml.json").read_text())
 
 
+# --- scheduled retraining -----------------------------------------------------------
+
+
+def retrain_job(rendered: Rendered) -> tuple[Manifest, Manifest, Manifest]:
+    """The retraining CronJob, its Jobs' spec and their one container."""
+    cron_job = rendered.get("CronJob", RETRAIN)
+    job = cron_job["spec"]["jobTemplate"]["spec"]
+    (container,) = job["template"]["spec"]["containers"]
+    return cron_job, job, container
+
+
+def retrain_command(container: Manifest) -> argparse.Namespace:
+    """The container's command line, parsed by the real `agogosml retrain` parser."""
+    command: list[str] = container["command"] + container["args"]
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert command[0] in scripts, f"{command[0]} is not a console script of the package"
+    parser = argparse.ArgumentParser(prog=command[0])
+    add_modelloop_parsers(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(command[1:])
+
+
+def test_retraining_is_off_by_default(rendered: dict[str, Rendered], helm: Helm,
+                                      tmp_path: Path) -> None:
+    assert yaml.safe_load((CHART / "values.yaml").read_text())["retraining"]["enabled"] is False
+    for name in MATRIX:
+        assert bool(rendered[name].of_kind("CronJob")) is (name == "retraining"), name
+    assert "Retraining" not in helm.notes(tmp_path, ["minimal"])
+
+
+def test_retraining_runs_a_scheduled_retrain(rendered: dict[str, Rendered]) -> None:
+    chart = rendered["retraining"]
+    (cron_job,) = chart.of_kind("CronJob")
+    cron_job, job, container = retrain_job(chart)
+    assert cron_job["apiVersion"] == "batch/v1"
+    assert cron_job["metadata"]["labels"]["app.kubernetes.io/component"] == "retrain"
+    spec = cron_job["spec"]
+    assert spec["schedule"] == "30 2 * * 1-5"
+    assert "timeZone" not in spec
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (3, 3)
+    assert (job["backoffLimit"], job["activeDeadlineSeconds"]) == (1, 5400)
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+    assert container["command"] == ["agogosml", "retrain"]
+    assert container["args"][:4] == ["--trigger", "schedule",
+                                     "--dataset", "/datasets/fraud/transactions.csv"]
+    args = retrain_command(container)
+    assert args.command == "retrain"
+    assert args.trigger == "schedule"
+    assert args.dataset == Path("/datasets/fraud/transactions.csv")
+    assert args.tracking_uri == "http://mlflow:5000"  # app.mlflowTrackingUri
+    assert args.model_name == "fraud"
+    assert (args.estimator, args.min_roc_auc) == ("hist_gradient_boosting", 0.7)  # extraArgs
+    assert container["image"] == f"ghcr.io/agogosml/agogosml-app:{TAG}"
+    assert container["resources"]["requests"]["cpu"]
+    assert container["resources"]["limits"]["memory"]
+    assert container["envFrom"] == [{"secretRef": {"name": "mlflow-credentials"}}]
+
+
+def test_a_rejected_candidate_fails_the_job_without_retries(
+        rendered: dict[str, Rendered]) -> None:
+    """`agogosml retrain` exits 1 when the gate rejects; training again on the same data
+    would only be rejected again. Evicted pods do not count against backoffLimit."""
+    _, job, container = retrain_job(rendered["retraining"])
+    fail_job, ignore = job["podFailurePolicy"]["rules"]
+    assert fail_job == {"action": "FailJob", "onExitCodes": {
+        "containerName": container["name"], "operator": "In", "values": [1]}}
+    assert ignore == {"action": "Ignore", "onPodConditions": [
+        {"type": "DisruptionTarget", "status": "True"}]}
+
+
+def test_retraining_pods_are_hardened_jobs(rendered: dict[str, Rendered]) -> None:
+    chart = rendered["retraining"]
+    _, job, container = retrain_job(chart)
+    spec = job["template"]["spec"]
+    service = pod_spec(app_deployments(chart)["blue"])
+    for key in ("securityContext", "automountServiceAccountToken", "serviceAccountName",
+                "enableServiceLinks"):
+        assert spec[key] == service[key], key
+    assert spec["automountServiceAccountToken"] is False
+    assert container["securityContext"] == only_container(app_deployments(chart)["blue"])[
+        "securityContext"]
+    for key, value in HARDENED.items():
+        assert container["securityContext"][key] is value, key
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe", "ports"):
+        assert probe not in container, f"a Job has no {probe}"
+    assert env_values(container)["HOME"] == "/tmp"
+    labels = job["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "retrain"
+    assert "helm.sh/chart" not in labels
+    assert "annotations" not in job["template"]["metadata"], "nothing to scrape"
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    assert mounts["tmp"]["mountPath"] == "/tmp"
+    assert "emptyDir" in volumes["tmp"]
+    assert mounts["dataset"] == {"name": "dataset", "mountPath": "/datasets", "readOnly": True}
+    assert volumes["dataset"]["persistentVolumeClaim"] == {
+        "claimName": "fraud-training-data", "readOnly": True}
+    # no PodDisruptionBudget, Service or ServiceMonitor picks the Jobs' pods
+    for budget in chart.of_kind("PodDisruptionBudget"):
+        assert not budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_retraining_dataset_volume_defaults_to_the_dataset_folder(helm: Helm) -> None:
+    chart = helm.template(["retraining"], sets={"retraining.datasetVolume.mountPath": ""})
+    _, job, container = retrain_job(chart)
+    assert {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}[
+        "dataset"] == "/datasets/fraud"
+    baked = helm.template(["retraining"], sets={"retraining.datasetVolume.mountPath": "",
+                                                "retraining.datasetVolume.existingClaim": ""})
+    _, job, container = retrain_job(baked)
+    assert {mount["name"] for mount in container["volumeMounts"]} == {"tmp", "data"}
+    assert {volume["name"] for volume in job["template"]["spec"]["volumes"]} == {"tmp", "data"}
+
+
+def test_retraining_follows_the_apps_mlflow_unless_told_otherwise(helm: Helm) -> None:
+    app = helm.template(["retraining"], sets={"app.mlflowTrackingUri": "https://mlflow.example"})
+    assert retrain_command(retrain_job(app)[2]).tracking_uri == "https://mlflow.example"
+    own = helm.template(["retraining"], sets={
+        "app.mlflowTrackingUri": "https://mlflow.example",
+        "retraining.mlflowTrackingUri": "http://mlflow-training:5000"})
+    assert retrain_command(retrain_job(own)[2]).tracking_uri == "http://mlflow-training:5000"
+
+
+def test_retraining_time_zone_and_a_long_release_name(helm: Helm) -> None:
+    release = "a-release-name-long-enough-that-names-need-shortening"
+    chart = helm.template(["retraining"], sets={"retraining.timeZone": "Europe/Berlin"},
+                          release=release)
+    (cron_job,) = chart.of_kind("CronJob")
+    assert cron_job["spec"]["timeZone"] == "Europe/Berlin"
+    # the Jobs a CronJob creates add 11 characters to its name, within 63
+    assert len(name_of(cron_job)) <= 52
+    assert name_of(cron_job).endswith("-retrain")
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    ({"retraining.image.tag": "latest"},
+     "at '/retraining/image/tag': value must be 'an immutable version"),
+    ({"retraining.dataset": "transactions.csv"}, "at '/retraining/dataset'"),
+    ({"retraining.schedule": ""}, "at '/retraining/schedule': minLength"),
+    ({"retraining.schedule": "0 3 * *"}, "at '/retraining/schedule'"),
+    ({"retraining.timeZone": "Europe Berlin"}, "at '/retraining/timeZone'"),
+    ({"retraining.concurrencyPolicy": "Allow"},
+     "at '/retraining/concurrencyPolicy': value must be one of 'Forbid', 'Replace'"),
+    ({"retraining.backoffLimit": "-1"}, "at '/retraining/backoffLimit'"),
+    ({"retraining.datasetVolume.claimName": "x"},
+     "at '/retraining/datasetVolume': additional properties 'claimName'"),
+    ({"retraining.cron": "x"}, "at '/retraining': additional properties 'cron'"),
+])
+def test_schema_rejects_bad_retraining_values(helm: Helm, sets: dict[str, str],
+                                              message: str) -> None:
+    error = fails(helm, "retraining", sets=sets)
+    assert "don't meet the specifications of the schema" in error
+    assert message in error
+
+
+def test_enabling_retraining_without_a_tag_or_dataset_says_what_is_missing(helm: Helm) -> None:
+    error = fails(helm, "minimal", sets={"retraining.enabled": "true"})
+    assert "at '/retraining/image': missing property 'tag'" in error
+    assert "at '/retraining': missing property 'dataset'" in error
+    skip = ("--skip-schema-validation",)
+    assert "retraining.image.tag is required: an immutable version" in fails(
+        helm, "minimal", sets={"retraining.enabled": "true"}, extra=skip)
+    assert "retraining.dataset is required while retraining.enabled is true" in fails(
+        helm, "minimal", sets={"retraining.enabled": "true"},
+        set_strings={"retraining.image.tag": TAG}, extra=skip)
+    assert "retraining.image.tag is latest" in fails(
+        helm, "retraining", sets={"retraining.image.tag": "latest"}, extra=skip)
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    ({"retraining.dataset": "transactions.csv"}, "retraining.dataset transactions.csv is relative"),
+    ({"retraining.datasetVolume.mountPath": "/data"},
+     "retraining.datasetVolume.mountPath is /data, which the pod needs for itself"),
+    ({"retraining.dataset": "/tmp/t.csv", "retraining.datasetVolume.mountPath": ""},
+     "retraining.datasetVolume.mountPath is /tmp, which the pod needs for itself"),
+    ({"retraining.dataset": "/training/t.csv"},
+     "retraining.dataset /training/t.csv is not inside retraining.datasetVolume.mountPath "
+     "/datasets"),
+    ({"retraining.datasetVolume.existingClaim": ""},
+     "retraining.datasetVolume.mountPath is set but retraining.datasetVolume.existingClaim "
+     "is empty"),
+])
+def test_templates_refuse_a_dataset_the_pod_cannot_read(helm: Helm, sets: dict[str, str],
+                                                        message: str) -> None:
+    assert message in fails(helm, "retraining", sets=sets, extra=("--skip-schema-validation",))
+
+
 # --- NOTES.txt ----------------------------------------------------------------------
 
 
@@ -710,3 +918,12 @@ def test_notes_with_shadow_promote_in_one_command(helm: Helm, tmp_path: Path) ->
     assert "agogosml rollout promote" in notes
     assert "shadow.enabled=false" not in notes
     assert "rollout status" not in notes
+
+
+def test_notes_with_retraining_say_how_to_run_it_now(helm: Helm, tmp_path: Path) -> None:
+    notes = helm.notes(tmp_path, ["retraining"])
+    (line,) = [line for line in notes.splitlines() if line.startswith("Retraining:")]
+    assert f'CronJob {RETRAIN} runs on "30 2 * * 1-5"' in line
+    assert "never promotes" in line
+    assert (f"kubectl --namespace {NAMESPACE} create job --from=cronjob/{RETRAIN} "
+            f"{RETRAIN}-manual") in line

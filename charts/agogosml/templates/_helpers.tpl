@@ -59,6 +59,15 @@ so the names of a long release stay distinct. Call with (list $ "suffix").
 {{- printf "%s-%s" $fullname $suffix }}
 {{- end }}
 
+{{/*
+The retraining CronJob's name, `<fullname>-retrain` within 52 characters: the Jobs it
+creates add 11 characters to it and must fit in 63.
+*/}}
+{{- define "agogosml.retrainName" -}}
+{{- $fullname := include "agogosml.fullname" . | trunc 44 | trimSuffix "-" }}
+{{- printf "%s-retrain" $fullname }}
+{{- end }}
+
 {{- define "agogosml.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "agogosml.fullname" .) .Values.serviceAccount.name }}
@@ -318,6 +327,54 @@ context, /tmp mounted. (dict "root" $ "name" .. "image" .. "port" .. "env" <yaml
     failureThreshold: {{ $probes.readiness.failureThreshold }}
   resources:
     {{- toYaml .component.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml $root.Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+    - name: data
+      mountPath: /data
+  {{- with .mounts }}
+    {{- . | trim | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+The retraining Job's container: `agogosml retrain --trigger schedule ...`, no ports and
+no probes, the hardened security context, /tmp and /data mounted. (dict "root" $ "image"
+.. "dataset" .. "trackingUri" .. "mounts" <yaml or "">)
+*/}}
+{{- define "agogosml.retrainContainer" -}}
+{{- $root := .root }}
+{{- $r := $root.Values.retraining }}
+- name: retrain
+  image: {{ .image }}
+  imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+  command: [agogosml, retrain]
+  args:
+    - --trigger
+    - schedule
+    - --dataset
+    - {{ .dataset | quote }}
+    - --tracking-uri
+    - {{ .trackingUri | quote }}
+    - --model-name
+    - {{ $r.modelName | quote }}
+    {{- range $r.extraArgs }}
+    - {{ toString . | quote }}
+    {{- end }}
+  env:
+    - name: HOME
+      value: /tmp
+    {{- with $r.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $r.extraEnvFrom }}
+  envFrom:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  resources:
+    {{- toYaml $r.resources | nindent 4 }}
   securityContext:
     {{- toYaml $root.Values.securityContext | nindent 4 }}
   volumeMounts:
