@@ -74,6 +74,15 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     _gate_args(retrain)
     retrain.set_defaults(run=_retrain)
 
+    server = commands.add_parser(
+        "retrain-server", help="serve POST /v1/retrain for monitors and erasure jobs")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8003)
+    _tracking_args(server)
+    _train_args(server)
+    _gate_args(server)
+    server.set_defaults(run=_retrain_server)
+
 
 def _tracking_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", default=os.environ.get(
@@ -252,3 +261,16 @@ def _retrain(args: argparse.Namespace) -> None:
     _print(result.to_dict())
     if not result.registered:
         raise SystemExit(1)
+
+
+def _retrain_server(args: argparse.Namespace) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from agogosml.modelloop.http import retrain_router
+    from agogosml.web.errors import install_error_handlers
+
+    app = FastAPI(title="agogosml retrain")
+    install_error_handlers(app)
+    app.include_router(retrain_router(_loop_config(args)))
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
