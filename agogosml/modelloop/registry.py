@@ -20,6 +20,7 @@ what happened and when.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import mlflow
@@ -77,45 +78,53 @@ def register_challenger(tracking: Tracking, report: GateReport, trigger: str = "
     return str(version)
 
 
+@dataclass(frozen=True)
+class _Move:
+    """Which alias becomes champion, and what the displaced champion is called after."""
+
+    source: str
+    displaced: str
+    verb: str
+    missing: str
+    source_tag: str
+    displaced_tag: str
+    log_message: str
+
+
+PROMOTE = _Move(CHALLENGER, PREVIOUS, "promote", "no challenger to promote",
+                "promoted_at", "demoted_at", "challenger promoted")
+ROLLBACK = _Move(PREVIOUS, ROLLED_BACK, "rollback", "no previous champion to roll back to",
+                 "restored_at", "rolled_back_at", "champion rolled back")
+
+
 def promote(tracking: Tracking) -> dict[str, str]:
     """champion ← challenger, previous ← old champion; returns the aliases after."""
-    connect(tracking)
-    client, name = MlflowClient(), tracking.model_name
-    challenger = alias_version(name, CHALLENGER)
-    if challenger is None:
-        raise RegistryError(f"{name} has no challenger to promote")
-    champion = alias_version(name, CHAMPION)
-    client.set_registered_model_alias(name, CHAMPION, challenger)
-    if champion is not None and champion != challenger:
-        client.set_registered_model_alias(name, PREVIOUS, champion)
-        client.set_model_version_tag(name, champion, f"{TAG_PREFIX}demoted_at", _now())
-    client.delete_registered_model_alias(name, CHALLENGER)
-    client.set_model_version_tag(name, challenger, f"{TAG_PREFIX}promoted_at", _now())
-    _history(client, name, f"promote: v{challenger} is champion"
-                           + (f", v{champion} is previous" if champion else ""))
-    log.info("challenger promoted", extra={"model": name, "champion": challenger,
-                                            "previous": champion})
-    return aliases(tracking)
+    return _move_champion(tracking, PROMOTE)
 
 
 def rollback(tracking: Tracking) -> dict[str, str]:
     """champion ← previous, rolled_back ← the demoted champion; returns the aliases after."""
+    return _move_champion(tracking, ROLLBACK)
+
+
+def _move_champion(tracking: Tracking, move: _Move) -> dict[str, str]:
     connect(tracking)
     client, name = MlflowClient(), tracking.model_name
-    previous = alias_version(name, PREVIOUS)
-    if previous is None:
-        raise RegistryError(f"{name} has no previous champion to roll back to")
+    incoming = alias_version(name, move.source)
+    if incoming is None:
+        raise RegistryError(f"{name} has {move.missing}")
     champion = alias_version(name, CHAMPION)
-    client.set_registered_model_alias(name, CHAMPION, previous)
-    if champion is not None and champion != previous:
-        client.set_registered_model_alias(name, ROLLED_BACK, champion)
-        client.set_model_version_tag(name, champion, f"{TAG_PREFIX}rolled_back_at", _now())
-    client.delete_registered_model_alias(name, PREVIOUS)
-    client.set_model_version_tag(name, previous, f"{TAG_PREFIX}restored_at", _now())
-    _history(client, name, f"rollback: v{previous} is champion again"
-                           + (f", v{champion} is rolled_back" if champion else ""))
-    log.info("champion rolled back", extra={"model": name, "champion": previous,
-                                             "rolled_back": champion})
+    client.set_registered_model_alias(name, CHAMPION, incoming)
+    if champion is not None and champion != incoming:
+        client.set_registered_model_alias(name, move.displaced, champion)
+        client.set_model_version_tag(name, champion, f"{TAG_PREFIX}{move.displaced_tag}", _now())
+    client.delete_registered_model_alias(name, move.source)
+    client.set_model_version_tag(name, incoming, f"{TAG_PREFIX}{move.source_tag}", _now())
+    again = " again" if move is ROLLBACK else ""
+    _history(client, name, f"{move.verb}: v{incoming} is champion{again}"
+                           + (f", v{champion} is {move.displaced}" if champion else ""))
+    log.info(move.log_message, extra={"model": name, "champion": incoming,
+                                      move.displaced: champion})
     return aliases(tracking)
 
 
