@@ -1,6 +1,6 @@
 """`agogosml train | evaluate | register | promote | rollback | retrain | write-demo-dataset`.
 
-Commands print JSON. A candidate the gate rejects exits 1 (the report says why); errors
+Commands print JSON. A candidate the gate rejects exits 3 (the report says why); errors
 exit 2 through the main CLI.
 """
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 DEMO_FEATURES = ("amount,hour,distance_from_home_km,transactions_last_24h,"
                  "merchant_category,channel,country,card_present")
 DEMO_PERSONAL = "customer_id,name,email,phone"
+
+EXIT_REJECTED = 3
+"""Distinct from 1 (a crash) and 2 (bad input), so a scheduler can retry crashes only."""
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -213,21 +216,21 @@ def _train(args: argparse.Namespace) -> None:
         result.update(_gate_and_register(args, trained.run_id))
     _print(result)
     if args.register and result["registered_version"] is None:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_REJECTED)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     report = _gate(args, args.run_id)
     _print(report.to_dict())
     if not report.passed:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_REJECTED)
 
 
 def _register(args: argparse.Namespace) -> None:
     result = _gate_and_register(args, args.run_id, args.trigger)
     _print(result)
     if result["registered_version"] is None:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_REJECTED)
 
 
 def _gate_and_register(args: argparse.Namespace, run_id: str,
@@ -260,7 +263,7 @@ def _retrain(args: argparse.Namespace) -> None:
         args.report.write_text(result.gate.to_json())
     _print(result.to_dict())
     if not result.registered:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_REJECTED)
 
 
 def _retrain_server(args: argparse.Namespace) -> None:

@@ -52,7 +52,7 @@ def test_the_commands_train_register_promote_and_roll_back(
     with pytest.raises(SystemExit) as rejected:
         run(capsys, "evaluate", "--run-id", noise["run_id"], *store, "--report",
             str(report_path))
-    assert rejected.value.code == 1
+    assert rejected.value.code == 3
     report = json.loads(report_path.read_text())
     assert report["passed"] is False
     assert report["champion_version"] == "1"

@@ -778,7 +778,7 @@ def test_a_rejected_candidate_fails_the_job_without_retries(
     _, job, container = retrain_job(rendered["retraining"])
     fail_job, ignore = job["podFailurePolicy"]["rules"]
     assert fail_job == {"action": "FailJob", "onExitCodes": {
-        "containerName": container["name"], "operator": "In", "values": [1]}}
+        "containerName": container["name"], "operator": "In", "values": [3]}}
     assert ignore == {"action": "Ignore", "onPodConditions": [
         {"type": "DisruptionTarget", "status": "True"}]}
 
