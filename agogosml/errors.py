@@ -36,6 +36,10 @@ class SinkError(DownstreamError):
     """The sink did not confirm a write."""
 
 
+class RecordTooLargeError(BadRequestError):
+    """A record the sink can never accept, however often it is retried."""
+
+
 class InvalidRecordError(AgogosmlError):
     """A source record cannot become an event; it belongs in the dead-letter destination."""
 

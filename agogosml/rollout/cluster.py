@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 SLOT_LABEL = "agogosml.io/slot"
 SLOTS = ("blue", "green")
+CONFLICT_RETRIES = 10
 
 
 def other_slot(slot: str) -> str:
@@ -90,25 +91,39 @@ class Journal:
         self.name = f"{release}-rollout"
         self.keep = keep
 
-    def entries(self) -> list[dict[str, Any]]:
+    def _read(self) -> tuple[list[dict[str, Any]], str | None]:
+        """The entries and the ConfigMap's resourceVersion (None while it does not exist)."""
         try:
             config_map = self.core.read_namespaced_config_map(self.name, self.namespace)
         except ApiException as error:
             if error.status == 404:
-                return []
+                return [], None
             raise
         entries: list[dict[str, Any]] = json.loads((config_map.data or {}).get("journal", "[]"))
-        return entries
+        return entries, config_map.metadata.resource_version
+
+    def entries(self) -> list[dict[str, Any]]:
+        return self._read()[0]
 
     def record(self, step: str, **details: Any) -> None:
-        entries = [*self.entries(), {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                     "step": step, **details}][-self.keep:]
-        body = client.V1ConfigMap(metadata=client.V1ObjectMeta(
-            name=self.name, labels={"app.kubernetes.io/managed-by": "agogosml-rollout"}),
-            data={"journal": json.dumps(entries)})
-        try:
-            self.core.replace_namespaced_config_map(self.name, self.namespace, body)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-            self.core.create_namespaced_config_map(self.namespace, body)
+        """Append a step. Two tools writing at once cannot overwrite each other: the write
+        names the version it read, and a conflict (409) reads again and retries."""
+        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "step": step,
+                 **details}
+        for _ in range(CONFLICT_RETRIES):
+            entries, version = self._read()
+            body = client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(
+                    name=self.name, resource_version=version,
+                    labels={"app.kubernetes.io/managed-by": "agogosml-rollout"}),
+                data={"journal": json.dumps([*entries, entry][-self.keep:])})
+            try:
+                if version is None:
+                    self.core.create_namespaced_config_map(self.namespace, body)
+                else:
+                    self.core.replace_namespaced_config_map(self.name, self.namespace, body)
+                return
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+        raise ApiException(status=409, reason=f"journal {self.name} kept changing")

@@ -33,7 +33,7 @@ from azure.eventhub.aio import (
 from azure.eventhub.amqp import AmqpMessageBodyType
 from azure.eventhub.exceptions import EventHubError
 
-from agogosml.errors import ConfigurationError, SinkError
+from agogosml.errors import ConfigurationError, RecordTooLargeError, SinkError
 from agogosml.streaming.base import DrainHook, OutRecord, PartitionKey, Position, SourceRecord
 
 if TYPE_CHECKING:
@@ -322,7 +322,7 @@ class EventHubSink:
                     break
                 except ValueError:
                     if len(batch) == 0:
-                        raise SinkError(
+                        raise RecordTooLargeError(
                             f"a record of {len(record.value)} bytes is larger than an "
                             "Event Hubs batch can hold"
                         ) from None

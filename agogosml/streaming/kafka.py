@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
 
-from agogosml.errors import NotReadyError, SinkError
+from agogosml.errors import NotReadyError, RecordTooLargeError, SinkError
 from agogosml.streaming.base import DrainHook, PartitionKey, Position, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,9 @@ class KafkaSink:
                 for record in records
             ]
             await asyncio.wait_for(asyncio.gather(*deliveries), self.delivery_timeout_s)
+        except MessageSizeTooLargeError:
+            raise RecordTooLargeError(
+                f"a record is larger than {self.topic} accepts (max.message.bytes)") from None
         except (KafkaError, TimeoutError) as error:
             reason = type(error).__name__
             raise SinkError(f"Kafka did not acknowledge the batch: {reason}") from error

@@ -20,7 +20,7 @@ from azure.eventhub.aio import CheckpointStore, EventHubConsumerClient, Partitio
 from azure.eventhub.amqp import AmqpAnnotatedMessage
 from azure.eventhub.exceptions import EventHubError
 
-from agogosml.errors import SinkError
+from agogosml.errors import DownstreamError, RecordTooLargeError, SinkError
 from agogosml.streaming.base import OutRecord, Position, SourceRecord
 from agogosml.streaming.eventhubs import (
     EventHubSink,
@@ -453,11 +453,12 @@ async def test_a_refused_batch_raises_sink_error_without_the_payload() -> None:
     assert not await sink.is_ready()
 
 
-async def test_a_record_larger_than_any_batch_raises_sink_error() -> None:
+async def test_a_record_larger_than_any_batch_is_refused_not_retried() -> None:
     producer = FakeProducerClient(max_batch_bytes=200)
     sink = EventHubSink(producer)
 
-    with pytest.raises(SinkError, match="300 bytes"):
+    with pytest.raises(RecordTooLargeError, match="300 bytes") as refused:
         await sink.send([out(b"small"), out(b"x" * 300)])
+    assert not isinstance(refused.value, DownstreamError), "retrying could never succeed"
 
     assert await sink.is_ready()
