@@ -37,7 +37,7 @@ LAG_REFRESH_S = 2.0
 @dataclass(frozen=True, slots=True)
 class BatchPolicy:
     max_size: int = 500
-    linger_s: float = 0.005
+    linger_s: float = 0.010
     max_in_flight: int = 4
     drain_timeout_s: float = 20.0
 
