@@ -20,11 +20,16 @@ MODULES = {
 
 
 class ServiceProcess:
-    def __init__(self, name: str, port: int, env: Mapping[str, str], log_dir: Path) -> None:
+    """`name` is the service to run (a key of MODULES); `label` tells two instances of
+    the same service apart in messages and log file names."""
+
+    def __init__(self, name: str, port: int, env: Mapping[str, str], log_dir: Path,
+                 label: str | None = None) -> None:
         self.name = name
+        self.label = label or name
         self.port = port
         self.env = {**os.environ, **env}
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_dir / f"{self.label}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,14 +48,14 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 code = None if self.process is None else self.process.returncode
-                raise RuntimeError(f"{self.name} exited ({code}); see {self.log_path}")
+                raise RuntimeError(f"{self.label} exited ({code}); see {self.log_path}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)  # polling /readyz until the condition holds
-        raise TimeoutError(f"{self.name} not ready after {timeout_s}s; see {self.log_path}")
+        raise TimeoutError(f"{self.label} not ready after {timeout_s}s; see {self.log_path}")
 
     def terminate(self, timeout_s: float = 40.0) -> int | None:
         """SIGTERM (graceful shutdown), then SIGKILL if it does not end in time."""

@@ -21,6 +21,7 @@ from agogosml.localstack.processes import ServiceProcess
 from agogosml.streaming.topics import ensure_topics
 
 VAR = Path(os.environ.get("AGOGOSML_VAR_DIR", "var"))
+SHADOW_STREAM = "agogosml.shadow"
 
 
 def _env(name: str, default: str) -> str:
@@ -45,15 +46,39 @@ def pipeline_env(bootstrap: str, tracking_uri: str) -> dict[str, str]:
     return {name: os.environ.get(name, value) for name, value in defaults.items()}
 
 
+def shadow_services(env: dict[str, str], logs: Path) -> list[ServiceProcess]:
+    """With AGOGOSML_DEMO_SHADOW=1: a preview app (serving AGOGOSML_PREVIEW_MODEL_URI,
+    e.g. models:/demo@challenger after a retrain) that scores a mirrored 10% sample, and
+    a shadow writer to agogosml.shadow. The reader is pointed at them."""
+    preview_port = int(_env("AGOGOSML_PREVIEW_PORT", "8003"))
+    shadow_port = int(_env("AGOGOSML_SHADOW_WRITER_PORT", "8004"))
+    shadow_writer_url = f"http://127.0.0.1:{shadow_port}"
+    env.update({
+        "AGOGOSML_READER_SHADOW_URL": f"http://127.0.0.1:{preview_port}",
+        "AGOGOSML_READER_SHADOW_SAMPLE_RATIO": _env("AGOGOSML_READER_SHADOW_SAMPLE_RATIO",
+                                                    "0.1"),
+        "AGOGOSML_APP_SHADOW_WRITER_URL": shadow_writer_url,
+    })
+    shadow_writer_env = {**env, "AGOGOSML_WRITER_PORT": str(shadow_port),
+                         "AGOGOSML_WRITER_OUTPUT_STREAM": SHADOW_STREAM}
+    preview_env = {**env, "AGOGOSML_APP_PORT": str(preview_port),
+                   "AGOGOSML_APP_MODEL_URI": _env("AGOGOSML_PREVIEW_MODEL_URI",
+                                                  "models:/demo@champion")}
+    return [ServiceProcess("output_writer", shadow_port, shadow_writer_env, logs,
+                           label="shadow_writer"),
+            ServiceProcess("app", preview_port, preview_env, logs, label="preview_app")]
+
+
 def main() -> None:
     port = int(_env("AGOGOSML_KAFKA_PORT", "9092"))
     broker = KafkaBroker(VAR / "kafka", port=port,
                          controller_port=int(_env("AGOGOSML_KAFKA_CONTROLLER_PORT", "9093")))
     tracking_uri = _env("AGOGOSML_APP_MLFLOW_TRACKING_URI", f"sqlite:///{VAR}/mlflow/mlflow.db")
     env = pipeline_env(broker.bootstrap, tracking_uri)
-    os.environ.update(env)
     logs = VAR / "logs"
-    services = [
+    shadow = shadow_services(env, logs) if _env("AGOGOSML_DEMO_SHADOW", "") == "1" else []
+    os.environ.update(env)
+    services = [*shadow,
         ServiceProcess("output_writer", int(_env("AGOGOSML_WRITER_PORT", "8001")), env, logs),
         ServiceProcess("app", int(_env("AGOGOSML_APP_PORT", "8000")), env, logs),
         ServiceProcess("input_reader", int(_env("AGOGOSML_READER_PORT", "8002")), env, logs),
@@ -68,13 +93,13 @@ def main() -> None:
             {"bootstrap_servers": broker.bootstrap},
             [_env("AGOGOSML_READER_INPUT_STREAM", "agogosml.input"),
              _env("AGOGOSML_READER_DEADLETTER_STREAM", "agogosml.deadletter"),
-             _env("AGOGOSML_WRITER_OUTPUT_STREAM", "agogosml.output")],
+             _env("AGOGOSML_WRITER_OUTPUT_STREAM", "agogosml.output"), SHADOW_STREAM],
         ))
         subprocess.run([sys.executable, "-m", "agogosml.cli", "train-demo", "--if-missing",
                         "--tracking-uri", tracking_uri, "--artifacts",
                         str(VAR / "mlflow" / "artifacts")], check=True)
         for service in services:
-            print(f"starting {service.name} on {service.url} (log: {service.log_path})",
+            print(f"starting {service.label} on {service.url} (log: {service.log_path})",
                   flush=True)
             service.start()
             service.wait_ready()
@@ -98,8 +123,12 @@ def main() -> None:
 
 
 def _print_guide(bootstrap: str, services: list[ServiceProcess]) -> None:
-    app = next(s for s in services if s.name == "app")
+    app = next(s for s in services if s.label == "app")
     output = _env("AGOGOSML_WRITER_OUTPUT_STREAM", "agogosml.output")
+    shadow_line = ""
+    if any(s.label == "preview_app" for s in services):
+        shadow_line = (f"\n  shadow scores:  .venv/bin/agogosml tail {SHADOW_STREAM}"
+                       "   (agreement: agogosml_app_shadow_* on the preview app)")
     print(f"""
 agogosml is running: demo transactions flow Kafka -> input_reader -> app -> output_writer.
 
@@ -113,7 +142,7 @@ agogosml is running: demo transactions flow Kafka -> input_reader -> app -> outp
   readiness: {"  ".join(f"{s.url}/readyz" for s in services)}
   scored events:  .venv/bin/agogosml tail {output}   (Kafka on {bootstrap})
   dead letters:   .venv/bin/agogosml tail agogosml.deadletter
-  logs:           {VAR / "logs"}/
+  logs:           {VAR / "logs"}/{shadow_line}
 
 Press Ctrl-C to stop everything.""", flush=True)
 

@@ -80,7 +80,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     server = commands.add_parser(
         "retrain-server", help="serve POST /v1/retrain for monitors and erasure jobs")
     server.add_argument("--host", default="127.0.0.1")
-    server.add_argument("--port", type=int, default=8003)
+    server.add_argument("--port", type=int, default=8005)
     _tracking_args(server)
     _train_args(server)
     _gate_args(server)
