@@ -78,8 +78,10 @@ def main() -> None:
     logs = VAR / "logs"
     shadow = shadow_services(env, logs) if _env("AGOGOSML_DEMO_SHADOW", "") == "1" else []
     os.environ.update(env)
-    services = [*shadow,
+    # In start order: each one's readiness needs the ones before it.
+    services = [
         ServiceProcess("output_writer", int(_env("AGOGOSML_WRITER_PORT", "8001")), env, logs),
+        *shadow,
         ServiceProcess("app", int(_env("AGOGOSML_APP_PORT", "8000")), env, logs),
         ServiceProcess("input_reader", int(_env("AGOGOSML_READER_PORT", "8002")), env, logs),
     ]
