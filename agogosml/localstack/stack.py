@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -22,13 +23,22 @@ from agogosml.streaming.topics import ensure_topics
 
 VAR = Path(os.environ.get("AGOGOSML_VAR_DIR", "var"))
 SHADOW_STREAM = "agogosml.shadow"
+DEFAULT_PORTS = {"output_writer": 8001, "app": 8000, "input_reader": 8002}
+"""In start order: each one's readiness needs the ones before it."""
+PORT_VARIABLES = {"output_writer": "AGOGOSML_WRITER_PORT", "app": "AGOGOSML_APP_PORT",
+                  "input_reader": "AGOGOSML_READER_PORT"}
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def pipeline_env(bootstrap: str, tracking_uri: str) -> dict[str, str]:
+def local_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def pipeline_env(bootstrap: str, tracking_uri: str,
+                 ports: Mapping[str, int] = DEFAULT_PORTS) -> dict[str, str]:
     """Settings the three services share in the local stack (each can still be overridden)."""
     schema = resources.files("agogosml.demo").joinpath("transaction.schema.json")
     defaults = {
@@ -40,8 +50,8 @@ def pipeline_env(bootstrap: str, tracking_uri: str) -> dict[str, str]:
         "AGOGOSML_WRITER_SINK": "kafka",
         "AGOGOSML_WRITER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "AGOGOSML_APP_MLFLOW_TRACKING_URI": tracking_uri,
-        "AGOGOSML_APP_WRITER_URL": f"http://127.0.0.1:{_env('AGOGOSML_WRITER_PORT', '8001')}",
-        "AGOGOSML_READER_APP_URL": f"http://127.0.0.1:{_env('AGOGOSML_APP_PORT', '8000')}",
+        "AGOGOSML_APP_WRITER_URL": local_url(ports["output_writer"]),
+        "AGOGOSML_READER_APP_URL": local_url(ports["app"]),
     }
     return {name: os.environ.get(name, value) for name, value in defaults.items()}
 
@@ -52,12 +62,11 @@ def shadow_services(env: dict[str, str], logs: Path) -> list[ServiceProcess]:
     a shadow writer to agogosml.shadow. The reader is pointed at them."""
     preview_port = int(_env("AGOGOSML_PREVIEW_PORT", "8003"))
     shadow_port = int(_env("AGOGOSML_SHADOW_WRITER_PORT", "8004"))
-    shadow_writer_url = f"http://127.0.0.1:{shadow_port}"
     env.update({
-        "AGOGOSML_READER_SHADOW_URL": f"http://127.0.0.1:{preview_port}",
+        "AGOGOSML_READER_SHADOW_URL": local_url(preview_port),
         "AGOGOSML_READER_SHADOW_SAMPLE_RATIO": _env("AGOGOSML_READER_SHADOW_SAMPLE_RATIO",
                                                     "0.1"),
-        "AGOGOSML_APP_SHADOW_WRITER_URL": shadow_writer_url,
+        "AGOGOSML_APP_SHADOW_WRITER_URL": local_url(shadow_port),
     })
     shadow_writer_env = {**env, "AGOGOSML_WRITER_PORT": str(shadow_port),
                          "AGOGOSML_WRITER_OUTPUT_STREAM": SHADOW_STREAM}
@@ -74,17 +83,14 @@ def main() -> None:
     broker = KafkaBroker(VAR / "kafka", port=port,
                          controller_port=int(_env("AGOGOSML_KAFKA_CONTROLLER_PORT", "9093")))
     tracking_uri = _env("AGOGOSML_APP_MLFLOW_TRACKING_URI", f"sqlite:///{VAR}/mlflow/mlflow.db")
-    env = pipeline_env(broker.bootstrap, tracking_uri)
+    ports = {name: int(_env(PORT_VARIABLES[name], str(port)))
+             for name, port in DEFAULT_PORTS.items()}
+    env = pipeline_env(broker.bootstrap, tracking_uri, ports)
     logs = VAR / "logs"
     shadow = shadow_services(env, logs) if _env("AGOGOSML_DEMO_SHADOW", "") == "1" else []
     os.environ.update(env)
-    # In start order: each one's readiness needs the ones before it.
-    services = [
-        ServiceProcess("output_writer", int(_env("AGOGOSML_WRITER_PORT", "8001")), env, logs),
-        *shadow,
-        ServiceProcess("app", int(_env("AGOGOSML_APP_PORT", "8000")), env, logs),
-        ServiceProcess("input_reader", int(_env("AGOGOSML_READER_PORT", "8002")), env, logs),
-    ]
+    writer, app, reader = (ServiceProcess(name, port, env, logs) for name, port in ports.items())
+    services = [writer, *shadow, app, reader]
     producer: subprocess.Popen[bytes] | None = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from agogosml.localstack.stack import pipeline_env
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.input_reader.metrics import ReaderMetrics
-from agogosml.services.output_writer.service import WriterMetrics
+from agogosml.services.output_writer.metrics import WriterMetrics
 from tests.packaging.test_images import (
     SECRET_NAME,
     SETTINGS,

@@ -84,14 +84,15 @@ def run_reader(tmp_path: Path) -> Iterator[Callable[..., ReaderUnderTest]]:
 
     def start(app_url: str, shadow_url: str | None = None) -> ReaderUnderTest:
         registry = CollectorRegistry()
+        metrics = ReaderMetrics(registry)
         shadow = None if shadow_url is None else ShadowMirror(
-            BatchClient(f"{shadow_url}/v1/batches", 5.0), 0.5, registry, max_in_flight=64)
+            BatchClient(f"{shadow_url}/v1/batches", 5.0), 0.5, metrics, max_in_flight=64)
         reader = InputReader(
             source=JsonLinesSource(tmp_path / "in.jsonl"),
             app=BatchClient(f"{app_url}/v1/batches", 5.0),
             dead_letters=JsonLinesSink(tmp_path / "dead.jsonl"),
             validator=RecordValidator(None, 10_000, "id", None, None),
-            metrics=ReaderMetrics(registry),
+            metrics=metrics,
             policy=BatchPolicy(max_size=10, linger_s=0.0, max_in_flight=2, drain_timeout_s=2),
             backoff=Backoff(initial_s=0.01, max_s=0.05),
             shadow=shadow,

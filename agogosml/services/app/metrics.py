@@ -7,9 +7,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from agogosml.envelope import ModelRef
+from agogosml.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 MAX_PREDICTION_LABELS = 20
 """Predictions become a label only while few distinct values were seen (a classifier's
 classes); beyond that they are counted as 'other' so series stay bounded."""

@@ -9,6 +9,7 @@ index of the highest one; anything 1-D is the prediction alone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,19 +45,14 @@ class LoadedModel:
         ids) are never turned into columns, which also halves the cost of building it."""
         if self.input_columns is None:
             return pd.DataFrame.from_records(records)
-        missing = [name for name in self.input_columns
-                   if not any(name in record for record in records)]
-        if missing:
-            raise ModelInputError(f"missing input columns: {', '.join(missing)}")
+        _require(self.input_columns, lambda name: any(name in record for record in records))
         return pd.DataFrame({name: [record.get(name) for record in records]
                              for name in self.input_columns})
 
     def select(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.input_columns is None:
             return frame
-        missing = [name for name in self.input_columns if name not in frame.columns]
-        if missing:
-            raise ModelInputError(f"missing input columns: {', '.join(missing)}")
+        _require(self.input_columns, lambda name: name in frame.columns)
         return frame[list(self.input_columns)]
 
     def score(self, frame: pd.DataFrame) -> Scores:
@@ -65,6 +61,12 @@ class LoadedModel:
         except INPUT_ERRORS as error:
             raise ModelInputError(_short(error)) from None
         return _normalize(output, len(frame))
+
+
+def _require(columns: tuple[str, ...], present: Callable[[str], bool]) -> None:
+    missing = [name for name in columns if not present(name)]
+    if missing:
+        raise ModelInputError(f"missing input columns: {', '.join(missing)}")
 
 
 def resolve_ref(model_uri: str) -> ModelRef:

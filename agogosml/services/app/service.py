@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pandas as pd
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
@@ -16,7 +17,7 @@ from agogosml.errors import BadRequestError, ModelNotFoundError
 from agogosml.services.app import oip
 from agogosml.services.app.bodies import frame_from_body
 from agogosml.services.app.metrics import AppMetrics
-from agogosml.services.app.model import LoadedModel
+from agogosml.services.app.model import LoadedModel, Scores
 from agogosml.services.app.reload import ModelHolder, ModelWatcher
 from agogosml.services.app.scoring import score_events
 from agogosml.web.client import BatchClient
@@ -72,18 +73,25 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
 
     app.include_router(probe_router(registry, readiness))
 
+    async def score_request(model: LoadedModel, frame: pd.DataFrame, endpoint: str) -> Scores:
+        """Requests from people and OIP clients may hold up to max_predict_records rows, so
+        they are scored in a worker thread and probes stay answered meanwhile. Pipeline
+        batches, bounded by the reader's batch size, are scored on the loop instead."""
+        if len(frame) > max_predict_records:
+            raise BadRequestError(f"at most {max_predict_records} records per request")
+        started = time.perf_counter()
+        scores = await asyncio.to_thread(lambda: model.score(model.select(frame)))
+        metrics.predict_latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+        metrics.scored.labels(endpoint=endpoint, model=model.ref.name,
+                              version=model.ref.version).inc(len(frame))
+        return scores
+
     @app.post("/predict")
     async def predict(request: Request) -> JsonResponse:
         """Score one record, a list of records, or an MLflow scoring body."""
         model = models.current
         frame = frame_from_body(await _json(request), model.input_columns)
-        if len(frame) > max_predict_records:
-            raise BadRequestError(f"at most {max_predict_records} records per request")
-        started = time.perf_counter()
-        scores = await asyncio.to_thread(lambda: model.score(model.select(frame)))
-        metrics.predict_latency.labels(endpoint="predict").observe(time.perf_counter() - started)
-        metrics.scored.labels(endpoint="predict", model=model.ref.name,
-                              version=model.ref.version).inc(len(frame))
+        scores = await score_request(model, frame, "predict")
         return JsonResponse({"model": model.ref.to_json(), "predictions": scores.predictions,
                              "scores": scores.scores})
 
@@ -142,11 +150,7 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
     async def oip_infer(name: str, request: Request) -> JsonResponse:
         model = _named(models, name)
         frame, request_id = oip.frame_from_infer_request(await _json(request))
-        started = time.perf_counter()
-        scores = await asyncio.to_thread(lambda: model.score(model.select(frame)))
-        metrics.predict_latency.labels(endpoint="infer").observe(time.perf_counter() - started)
-        metrics.scored.labels(endpoint="infer", model=model.ref.name,
-                              version=model.ref.version).inc(len(frame))
+        scores = await score_request(model, frame, "infer")
         return JsonResponse(oip.infer_response(model, scores, request_id))
 
     return app

@@ -21,11 +21,12 @@ from agogosml.web.client import BatchClient
 def build() -> tuple[FastAPI, ReaderSettings]:
     settings = load_settings(ReaderSettings)
     registry = CollectorRegistry()
+    metrics = ReaderMetrics(registry)
     shadow = None
     if settings.shadow_url is not None and settings.shadow_sample_ratio > 0:
         shadow = ShadowMirror(BatchClient(f"{settings.shadow_url}/v1/batches",
                                           settings.request_timeout_s),
-                              settings.shadow_sample_ratio, registry)
+                              settings.shadow_sample_ratio, metrics)
     reader = InputReader(
         source=build_source(settings.source, settings, settings.input_stream,
                             settings.consumer_group),
@@ -33,7 +34,7 @@ def build() -> tuple[FastAPI, ReaderSettings]:
         dead_letters=build_sink(settings.source, settings, settings.deadletter_stream),
         validator=RecordValidator(settings.load_schema(), settings.max_record_bytes,
                                   settings.id_field, settings.subject_field, settings.time_field),
-        metrics=ReaderMetrics(registry),
+        metrics=metrics,
         policy=BatchPolicy(settings.batch_max_size, settings.batch_linger_ms / 1000,
                            settings.max_in_flight, settings.drain_timeout_s),
         backoff=Backoff(settings.retry_initial_ms / 1000, settings.retry_max_ms / 1000),

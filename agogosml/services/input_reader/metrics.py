@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+from agogosml.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS
 
 
 class ReaderMetrics:
@@ -35,3 +34,11 @@ class ReaderMetrics:
                             "1 while consumption is paused for backpressure", registry=registry)
         self.lag = Gauge("agogosml_reader_consumer_lag", "Records not yet consumed",
                          ["stream", "partition"], registry=registry)
+        self.shadow_mirrored = Counter("agogosml_reader_shadow_mirrored",
+                                       "Events mirrored to the preview app", registry=registry)
+        self.shadow_skipped = Counter("agogosml_reader_shadow_skipped",
+                                      "Sampled events not mirrored because the preview app lagged",
+                                      registry=registry)
+        self.shadow_failures = Counter("agogosml_reader_shadow_failures",
+                                       "Mirrored batches the preview app did not acknowledge",
+                                       registry=registry)

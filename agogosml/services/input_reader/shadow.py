@@ -14,10 +14,9 @@ import logging
 import zlib
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
-
 from agogosml.envelope import SHADOW_HEADER
 from agogosml.errors import AgogosmlError
+from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.web.client import BatchClient
 
 log = logging.getLogger(__name__)
@@ -30,20 +29,13 @@ def sampled(event_id: str, ratio: float) -> bool:
 
 
 class ShadowMirror:
-    def __init__(self, client: BatchClient, ratio: float, registry: CollectorRegistry,
+    def __init__(self, client: BatchClient, ratio: float, metrics: ReaderMetrics,
                  max_in_flight: int = 2) -> None:
         self.client = client
         self.ratio = ratio
+        self.metrics = metrics
         self.max_in_flight = max_in_flight
         self._tasks: set[asyncio.Task[None]] = set()
-        self.mirrored = Counter("agogosml_reader_shadow_mirrored",
-                                "Events mirrored to the preview app", registry=registry)
-        self.skipped = Counter("agogosml_reader_shadow_skipped",
-                               "Sampled events not mirrored because the preview app lagged",
-                               registry=registry)
-        self.failures = Counter("agogosml_reader_shadow_failures",
-                                "Mirrored batches the preview app did not acknowledge",
-                                registry=registry)
 
     def offer(self, events: list[dict[str, Any]], production: dict[str, Any]) -> None:
         """Mirror the sampled events with production's predictions for them, so the
@@ -52,7 +44,7 @@ class ShadowMirror:
         if not sample:
             return
         if len(self._tasks) >= self.max_in_flight:
-            self.skipped.inc(len(sample))
+            self.metrics.shadow_skipped.inc(len(sample))
             return
         reference = {event["id"]: production[event["id"]] for event in sample
                      if event["id"] in production}
@@ -65,10 +57,10 @@ class ShadowMirror:
             await self.client.post({"events": sample, "reference": reference},
                                    headers={SHADOW_HEADER: "1"})
         except AgogosmlError as error:
-            self.failures.inc()
+            self.metrics.shadow_failures.inc()
             log.debug("shadow batch failed", extra={"error": str(error)})
             return
-        self.mirrored.inc(len(sample))
+        self.metrics.shadow_mirrored.inc(len(sample))
 
     async def close(self) -> None:
         if self._tasks:

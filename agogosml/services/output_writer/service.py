@@ -12,31 +12,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 
 from agogosml.envelope import decode_batch, dumps
 from agogosml.errors import BadRequestError, SinkError
+from agogosml.services.output_writer.metrics import WriterMetrics
 from agogosml.streaming.base import OutRecord, Sink
 from agogosml.web.errors import install_error_handlers
 from agogosml.web.probes import probe_router
 from agogosml.web.responses import JsonResponse
-
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
-
-
-class WriterMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.written = Counter("agogosml_writer_events_written",
-                               "Events the sink confirmed", registry=registry)
-        self.failed = Counter("agogosml_writer_events_failed",
-                              "Events in batches the sink did not confirm (the chain retries)",
-                              registry=registry)
-        self.sink_latency = Histogram("agogosml_writer_sink_latency_seconds",
-                                      "From handing a batch to the sink to its confirmation",
-                                      buckets=LATENCY_BUCKETS, registry=registry)
-        self.batch_size = Histogram("agogosml_writer_batch_size", "Events per batch",
-                                    buckets=BATCH_SIZE_BUCKETS, registry=registry)
 
 
 def to_record(event: Any) -> OutRecord:
