@@ -16,6 +16,10 @@ class BadRequestError(AgogosmlError):
     """A client sent a body the service cannot read; the message says what is wrong."""
 
 
+class PayloadTooLargeError(BadRequestError):
+    """A request body or event count above the service's limit, refused before parsing."""
+
+
 class ModelInputError(BadRequestError):
     """The records do not fit the model's input schema."""
 
@@ -30,6 +34,12 @@ class NotReadyError(AgogosmlError):
 
 class DownstreamError(AgogosmlError):
     """The next hop (app, writer, broker) did not acknowledge; the caller should retry."""
+
+
+class BatchFailedError(DownstreamError):
+    """The receiver answered but failed on this batch (HTTP 500): it may be the batch's
+    records, not an outage. Retried like any DownstreamError, but it counts against the
+    budget after which the reader splits the batch to isolate the records that fail."""
 
 
 class SinkError(DownstreamError):

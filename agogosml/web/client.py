@@ -9,14 +9,16 @@ from typing import Any
 import httpx
 
 from agogosml.envelope import dumps, loads
-from agogosml.errors import BadRequestError, DownstreamError
+from agogosml.errors import BadRequestError, BatchFailedError, DownstreamError
 
 JSON_HEADERS = {"content-type": "application/json"}
 
 
 class BatchClient:
     """POSTs to one URL. Raises DownstreamError when the receiver is unreachable or
-    failed (5xx, 429: retry later), BadRequestError when it refused the batch itself (4xx).
+    unavailable (502, 503, 504, 429: retry later), its subclass BatchFailedError when it
+    answered 500 (it failed on this batch, perhaps because of its records), and
+    BadRequestError when it refused the batch itself (4xx).
 
     Connections are renewed every `max_connection_age_s`: behind a Kubernetes Service,
     kept-alive connections would otherwise stay on the old pods after a blue/green switch.
@@ -50,6 +52,8 @@ class BatchClient:
                                               headers={**JSON_HEADERS, **(headers or {})})
         except httpx.HTTPError as error:
             raise DownstreamError(f"{self.url} unreachable: {type(error).__name__}") from error
+        if response.status_code == 500:
+            raise BatchFailedError(f"{self.url} failed on the batch (500)")
         if response.status_code >= 500 or response.status_code == 429:
             raise DownstreamError(f"{self.url} answered {response.status_code}")
         if response.status_code >= 400:

@@ -14,12 +14,14 @@ from agogosml.errors import (
     ModelInputError,
     ModelNotFoundError,
     NotReadyError,
+    PayloadTooLargeError,
 )
 from agogosml.web.responses import JsonResponse
 
 log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[AgogosmlError], int], ...] = (
+    (PayloadTooLargeError, 413),
     (ModelInputError, 422),
     (BadRequestError, 400),
     (ModelNotFoundError, 404),
