@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -13,21 +14,48 @@ ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 """Returns each dependency's name and whether it is usable now."""
 
 
-def probe_router(registry: CollectorRegistry, readiness: ReadinessCheck) -> APIRouter:
-    router = APIRouter()
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a service is not ready, or no longer alive: a short reason and a detail."""
 
-    @router.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "alive"}
+    reason: str
+    detail: str
 
-    @router.get("/readyz", include_in_schema=False)
+
+ProblemCheck = Callable[[], Problem | None]
+"""Returns None while all is well, else the problem. Runs on the event loop: keep it cheap."""
+
+
+def _no_problem() -> Problem | None:
+    return None
+
+
+def probe_router(registry: CollectorRegistry, readiness: ReadinessCheck,
+                 liveness: ProblemCheck = _no_problem,
+                 progress: ProblemCheck = _no_problem) -> APIRouter:
+    """`liveness` failing makes /healthz answer 503, so Kubernetes restarts the pod;
+    `progress` failing makes /readyz answer 503 even when every dependency is up."""
+    router = APIRouter(tags=["probes"])
+
+    @router.get("/healthz")
+    async def healthz() -> JsonResponse:
+        problem = liveness()
+        if problem is not None:
+            return JsonResponse({"status": "failing", "reason": problem.reason,
+                                 "detail": problem.detail}, status_code=503)
+        return JsonResponse({"status": "alive"})
+
+    @router.get("/readyz")
     async def readyz() -> JsonResponse:
         checks = await readiness()
-        ready = all(checks.values())
-        return JsonResponse({"ready": ready, "checks": checks},
-                              status_code=200 if ready else 503)
+        problem = progress()
+        body: dict[str, object] = {"ready": all(checks.values()) and problem is None,
+                                   "checks": checks}
+        if problem is not None:
+            body.update(reason=problem.reason, detail=problem.detail)
+        return JsonResponse(body, status_code=200 if body["ready"] else 503)
 
-    @router.get("/metrics", include_in_schema=False)
+    @router.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
