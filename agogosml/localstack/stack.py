@@ -2,7 +2,9 @@
 
 Starts a KRaft Kafka broker, creates the topics, trains and registers the demo
 model if MLflow does not have it, starts output_writer, app and input_reader,
-then a demo producer, prints where to look, and stops everything on Ctrl-C.
+then a demo producer, prints where to look, and stops everything on Ctrl-C. Meanwhile a
+supervisor (agogosml/localstack/supervisor.py) restarts whatever dies: the broker, a
+service or the producer, each with a bounded budget, and says so.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from importlib import resources
 from pathlib import Path
 
 from agogosml.localstack.broker import KafkaBroker
-from agogosml.localstack.processes import ServiceProcess
+from agogosml.localstack.processes import ChildProcess, ServiceProcess
+from agogosml.localstack.supervisor import Supervisor
 from agogosml.streaming.topics import ensure_topics
 
 VAR = Path(os.environ.get("AGOGOSML_VAR_DIR", "var"))
@@ -78,6 +81,23 @@ def shadow_services(env: dict[str, str], logs: Path) -> list[ServiceProcess]:
             ServiceProcess("app", preview_port, preview_env, logs, label="preview_app")]
 
 
+class BrokerChild:
+    """The broker as the supervisor sees it; `start` returns once the broker answers."""
+
+    label = "kafka"
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
+        self.log_path = broker.data_dir / "broker.log"
+
+    def start(self) -> None:
+        self.broker.start()
+
+    def exit_code(self) -> int | None:
+        process = self.broker.process
+        return None if process is None else process.poll()
+
+
 def main() -> None:
     port = int(_env("AGOGOSML_KAFKA_PORT", "9092"))
     broker = KafkaBroker(VAR / "kafka", port=port,
@@ -91,7 +111,9 @@ def main() -> None:
     os.environ.update(env)
     writer, app, reader = (ServiceProcess(name, port, env, logs) for name, port in ports.items())
     services = [writer, *shadow, app, reader]
-    producer: subprocess.Popen[bytes] | None = None
+    producer = ChildProcess("producer", [sys.executable, "-m", "agogosml.cli", "produce-demo",
+                                         "--rate", _env("AGOGOSML_DEMO_RATE", "20")],
+                            env, logs / "producer.log")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -111,19 +133,14 @@ def main() -> None:
                   flush=True)
             service.start()
             service.wait_ready()
-        with (logs / "producer.log").open("ab") as log:
-            producer = subprocess.Popen(
-                [sys.executable, "-m", "agogosml.cli", "produce-demo", "--rate",
-                 _env("AGOGOSML_DEMO_RATE", "20")], stdout=log, stderr=subprocess.STDOUT)
+        producer.start()
         _print_guide(broker.bootstrap, services)
-        stop.wait()
+        Supervisor([BrokerChild(broker), *services, producer]).run(stop)
     except KeyboardInterrupt:
         pass
     finally:
         print("\nstopping…", flush=True)
-        if producer is not None:
-            producer.terminate()
-            producer.wait()
+        producer.terminate()
         for service in reversed(services):
             service.terminate()
         broker.stop()
@@ -152,6 +169,7 @@ agogosml is running: demo transactions flow Kafka -> input_reader -> app -> outp
   dead letters:   .venv/bin/agogosml tail agogosml.deadletter
   logs:           {VAR / "logs"}/{shadow_line}
 
+A process that dies is reported here and restarted (up to 5 times in a row).
 Press Ctrl-C to stop everything.""", flush=True)
 
 
