@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--limit", type=int, default=None)
     replay.add_argument("--idle-timeout", type=float, default=5.0,
                         help="stop after this many seconds without a dead letter")
+    replay.add_argument("--reason", action="append", dest="reasons", metavar="REASON",
+                        help="replay only dead letters with this reason (repeatable); "
+                             "the others are passed over and committed")
     replay.set_defaults(run=_replay)
 
     tail = commands.add_parser("tail", help="print the records of a Kafka topic "
@@ -134,7 +137,7 @@ def _create_topics(args: argparse.Namespace) -> None:
 
 
 def _replay(args: argparse.Namespace) -> None:
-    from agogosml.services.input_reader.deadletters import replay
+    from agogosml.services.input_reader.deadletters import ReplayReport, replay
     from agogosml.streaming.factory import build_sink, build_source
 
     settings = _reader_settings()
@@ -142,16 +145,22 @@ def _replay(args: argparse.Namespace) -> None:
                           f"{settings.consumer_group}-replay")
     sink = build_sink(settings.source, settings, settings.input_stream)
 
-    async def run() -> int:
+    async def run() -> ReplayReport:
         await sink.start()
         await source.start()
         try:
-            return await replay(source, sink, args.limit, args.idle_timeout)
+            return await replay(source, sink, args.limit, args.idle_timeout,
+                                reasons=args.reasons)
         finally:
             await source.stop()
             await sink.stop()
 
-    print(f"replayed {asyncio.run(run())} dead letters to {settings.input_stream}")
+    report = asyncio.run(run())
+    print(f"replayed {report.replayed} dead letters to {settings.input_stream}")
+    if report.filtered_out:
+        print(f"passed over {report.filtered_out} with other reasons")
+    for skipped in report.skipped:
+        print(f"skipped {skipped}")
 
 
 def _tail(args: argparse.Namespace) -> None:

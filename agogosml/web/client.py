@@ -46,9 +46,13 @@ class BatchClient:
         task.add_done_callback(self._retired.discard)
 
     async def post(self, document: Any, headers: dict[str, str] | None = None) -> Any:
+        return await self.post_encoded(dumps(document), headers)
+
+    async def post_encoded(self, body: bytes, headers: dict[str, str] | None = None) -> Any:
+        """POST a body already encoded as JSON; return the decoded answer."""
         self._renew_if_old()
         try:
-            response = await self.client.post(self.url, content=dumps(document),
+            response = await self.client.post(self.url, content=body,
                                               headers={**JSON_HEADERS, **(headers or {})})
         except httpx.HTTPError as error:
             raise DownstreamError(f"{self.url} unreachable: {type(error).__name__}") from error
@@ -58,7 +62,11 @@ class BatchClient:
             raise DownstreamError(f"{self.url} answered {response.status_code}")
         if response.status_code >= 400:
             raise BadRequestError(_detail(response))
-        return loads(response.content) if response.content else None
+        try:
+            return loads(response.content) if response.content else None
+        except ValueError:
+            raise BatchFailedError(f"{self.url} answered {response.status_code} with a body "
+                                   "that is not JSON") from None
 
     async def is_reachable(self, url: str) -> bool:
         try:

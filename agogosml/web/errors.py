@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from agogosml.errors import (
     AgogosmlError,
     BadRequestError,
+    BatchFailedError,
     DownstreamError,
     ModelInputError,
     ModelNotFoundError,
@@ -26,6 +27,8 @@ STATUS_BY_ERROR: tuple[tuple[type[AgogosmlError], int], ...] = (
     (BadRequestError, 400),
     (ModelNotFoundError, 404),
     (NotReadyError, 503),
+    # The next hop failed on this batch (not an outage): the caller may isolate records.
+    (BatchFailedError, 500),
     (DownstreamError, 503),
 )
 

@@ -20,8 +20,10 @@ from prometheus_client import CollectorRegistry
 
 from agogosml.envelope import ECHO_HEADER
 from agogosml.retry import Backoff
+from agogosml.services.input_reader.deadletters import DeadLetterWriter
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
+from agogosml.services.input_reader.progress import ProgressWatch
 from agogosml.services.input_reader.service import create_app
 from agogosml.services.input_reader.shadow import ShadowMirror, sampled
 from agogosml.services.input_reader.validation import RecordValidator
@@ -82,19 +84,22 @@ class ReaderUnderTest:
 def run_reader(tmp_path: Path) -> Iterator[Callable[..., ReaderUnderTest]]:
     stack: list[Any] = []
 
-    def start(app_url: str, shadow_url: str | None = None) -> ReaderUnderTest:
+    def start(app_url: str, shadow_url: str | None = None, stall_ready_s: float = 60,
+              stall_live_s: float = 300) -> ReaderUnderTest:
         registry = CollectorRegistry()
+        backoff = Backoff(initial_s=0.01, max_s=0.05)
         metrics = ReaderMetrics(registry)
         shadow = None if shadow_url is None else ShadowMirror(
             BatchClient(f"{shadow_url}/v1/batches", 5.0), 0.5, metrics, max_in_flight=64)
         reader = InputReader(
             source=JsonLinesSource(tmp_path / "in.jsonl"),
             app=BatchClient(f"{app_url}/v1/batches", 5.0),
-            dead_letters=JsonLinesSink(tmp_path / "dead.jsonl"),
+            dead_letters=DeadLetterWriter(JsonLinesSink(tmp_path / "dead.jsonl"), backoff),
             validator=RecordValidator(None, 10_000, "id", None, None),
             metrics=metrics,
             policy=BatchPolicy(max_size=10, linger_s=0.0, max_in_flight=2, drain_timeout_s=2),
-            backoff=Backoff(initial_s=0.01, max_s=0.05),
+            backoff=backoff,
+            progress=ProgressWatch(stall_ready_s, stall_live_s),
             shadow=shadow,
         )
         server = run_server(create_app(reader, registry, f"{app_url}/healthz"))

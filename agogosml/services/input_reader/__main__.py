@@ -6,8 +6,10 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from agogosml.retry import Backoff
+from agogosml.services.input_reader.deadletters import DeadLetterWriter
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
+from agogosml.services.input_reader.progress import ProgressWatch
 from agogosml.services.input_reader.service import create_app
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.services.input_reader.shadow import ShadowMirror
@@ -27,17 +29,22 @@ def build() -> tuple[FastAPI, ReaderSettings]:
         shadow = ShadowMirror(BatchClient(f"{settings.shadow_url}/v1/batches",
                                           settings.request_timeout_s),
                               settings.shadow_sample_ratio, metrics)
+    backoff = Backoff(settings.retry_initial_ms / 1000, settings.retry_max_ms / 1000)
     reader = InputReader(
         source=build_source(settings.source, settings, settings.input_stream,
                             settings.consumer_group),
         app=BatchClient(f"{settings.app_url}/v1/batches", settings.request_timeout_s),
-        dead_letters=build_sink(settings.source, settings, settings.deadletter_stream),
+        dead_letters=DeadLetterWriter(
+            build_sink(settings.source, settings, settings.deadletter_stream), backoff,
+            settings.deadletter_max_original_bytes),
         validator=RecordValidator(settings.load_schema(), settings.max_record_bytes,
                                   settings.id_field, settings.subject_field, settings.time_field),
         metrics=metrics,
         policy=BatchPolicy(settings.batch_max_size, settings.batch_linger_ms / 1000,
-                           settings.max_in_flight, settings.drain_timeout_s),
-        backoff=Backoff(settings.retry_initial_ms / 1000, settings.retry_max_ms / 1000),
+                           settings.max_in_flight, settings.drain_timeout_s,
+                           settings.failure_budget),
+        backoff=backoff,
+        progress=ProgressWatch(settings.stall_ready_s, settings.stall_live_s),
         shadow=shadow,
     )
     return create_app(reader, registry, f"{settings.app_url}/healthz"), settings

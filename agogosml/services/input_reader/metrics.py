@@ -34,6 +34,15 @@ class ReaderMetrics:
                             "1 while consumption is paused for backpressure", registry=registry)
         self.lag = Gauge("agogosml_reader_consumer_lag", "Records not yet consumed",
                          ["stream", "partition"], registry=registry)
+        self.batches_split = Counter("agogosml_reader_batches_split",
+                                     "Batches split in halves to isolate records the app "
+                                     "fails on", registry=registry)
+        self.stalled = Gauge("agogosml_reader_stalled",
+                             "1 while records wait and nothing was committed for longer than "
+                             "the readiness limit", registry=registry)
+        self.since_progress = Gauge("agogosml_reader_seconds_since_progress",
+                                    "Seconds records have waited without a commit (0 while "
+                                    "idle)", registry=registry)
         self.shadow_mirrored = Counter("agogosml_reader_shadow_mirrored",
                                        "Events mirrored to the preview app", registry=registry)
         self.shadow_skipped = Counter("agogosml_reader_shadow_skipped",

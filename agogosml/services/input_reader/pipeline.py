@@ -4,6 +4,19 @@ Several batches may be in flight at once (up to max_in_flight); when that many
 wait for the app, consumption pauses. Offsets are committed in fetch order and
 only for batches whose every record was acknowledged by the app or accepted by
 the dead-letter destination.
+
+Every record is accounted for. Turning a record into an event never fails the
+batch: whatever goes wrong becomes that record's dead letter. The app's answer is
+mapped back to records by position, so ids may repeat inside a batch. Failures to
+forward come in two kinds:
+
+- an outage (no answer, 502/503/504, 429): waited out with backoff, for as long as
+  it lasts;
+- the app failed on this batch (500, or an answer that breaks the batch contract):
+  after `failure_budget` such failures the batch is split in halves, each delivered
+  on its own, down to single records. A single record is dead-lettered as
+  `app_error` only once the app has acknowledged other records since it began to
+  fail; while the app acknowledges nothing, it is an outage and waited out.
 """
 
 from __future__ import annotations
@@ -16,16 +29,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from agogosml.envelope import ECHO_HEADER
-from agogosml.errors import BadRequestError, DownstreamError, InvalidRecordError
-from agogosml.retry import Backoff, retry_until_done
+from agogosml.errors import (
+    BadRequestError,
+    BatchFailedError,
+    DownstreamError,
+    InvalidRecordError,
+)
+from agogosml.retry import Backoff
 from agogosml.services.input_reader.commits import CommitTracker
-from agogosml.services.input_reader.deadletters import dead_letter
+from agogosml.services.input_reader.deadletters import DeadLetterWriter, Rejection, short
 from agogosml.services.input_reader.metrics import ReaderMetrics
+from agogosml.services.input_reader.progress import ProgressWatch
 from agogosml.services.input_reader.shadow import ShadowMirror
 from agogosml.services.input_reader.transforms import RecordTransform, apply_transforms
 from agogosml.services.input_reader.validation import RecordValidator
-from agogosml.streaming.base import OutRecord, Sink, Source, SourceRecord
+from agogosml.streaming.base import Source, SourceRecord
 from agogosml.web.client import BatchClient
 
 log = logging.getLogger(__name__)
@@ -40,12 +61,24 @@ class BatchPolicy:
     linger_s: float = 0.010
     max_in_flight: int = 4
     drain_timeout_s: float = 20.0
+    failure_budget: int = 3
+    """Failures of one (sub)batch by the app (500s) before it is split in halves."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A record that became an event, waiting for the app's acknowledgement."""
+
+    record: SourceRecord
+    event: dict[str, Any]
+    encoded: bytes
 
 
 class InputReader:
-    def __init__(self, source: Source, app: BatchClient, dead_letters: Sink,
+    def __init__(self, source: Source, app: BatchClient, dead_letters: DeadLetterWriter,
                  validator: RecordValidator, metrics: ReaderMetrics, policy: BatchPolicy,
-                 backoff: Backoff, transforms: Sequence[RecordTransform] = (),
+                 backoff: Backoff, progress: ProgressWatch,
+                 transforms: Sequence[RecordTransform] = (),
                  shadow: ShadowMirror | None = None) -> None:
         self.source = source
         self.app = app
@@ -54,6 +87,7 @@ class InputReader:
         self.metrics = metrics
         self.policy = policy
         self.backoff = backoff
+        self.progress = progress
         self.transforms = tuple(transforms)
         self.shadow = shadow
         self._tracker = CommitTracker()
@@ -63,10 +97,17 @@ class InputReader:
         self._stop_fetching = asyncio.Event()
         self._abandon = asyncio.Event()
         self._lag_refreshed_at = 0.0
+        self._records_in_flight = 0
+        self._last_ack = 0.0
         self._loop: asyncio.Task[None] | None = None
         source.set_drain_hook(self.drain)
+        metrics.stalled.set_function(lambda: float(progress.readiness_problem() is not None))
+        metrics.since_progress.set_function(progress.stalled_for)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Connect the dead-letter destination and the source, then start consuming."""
+        await self.dead_letters.sink.start()
+        await self.source.start()
         self._loop = asyncio.create_task(self._run(), name="input-reader-loop")
 
     @property
@@ -84,7 +125,8 @@ class InputReader:
                 self._start_batch(records)
 
     async def stop(self) -> None:
-        """Stop fetching, let in-flight batches finish within the drain timeout, commit."""
+        """Stop fetching, let in-flight batches finish within the drain timeout, commit,
+        and close every client."""
         self._stop_fetching.set()
         if self._loop is not None:
             await self._loop
@@ -98,6 +140,11 @@ class InputReader:
                 self._abandon.set()
                 await asyncio.wait(pending)
         log.info("reader drained", extra={"abandoned_batches": abandoned})
+        await self.source.stop()
+        await self.dead_letters.sink.stop()
+        await self.app.aclose()
+        if self.shadow is not None:
+            await self.shadow.close()
 
     async def drain(self) -> None:
         """Wait for every in-flight batch (used before partitions are revoked)."""
@@ -106,6 +153,7 @@ class InputReader:
 
     def _start_batch(self, records: Sequence[SourceRecord]) -> None:
         batch_id = self._tracker.open(records)
+        self._records_in_flight += len(records)
         self.metrics.consumed.inc(len(records))
         self.metrics.in_flight.set(self._tracker.in_flight)
         task = asyncio.create_task(self._handle(batch_id, records))
@@ -115,10 +163,14 @@ class InputReader:
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._slot_freed.set()
-        if not task.cancelled() and (error := task.exception()) is not None \
-                and not isinstance(error, DownstreamError):
-            log.error("batch handling failed; it will be redelivered",
-                      exc_info=(type(error), error, error.__traceback__))
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        if isinstance(error, DownstreamError) and self._abandon.is_set():
+            return  # shutting down: the batch is redelivered
+        # A bug: the batch stays uncommitted, the reader reports itself stalled, and
+        # past the liveness limit it is restarted and the batch redelivered.
+        log.error("batch handling failed; the batch stays uncommitted",
+                  exc_info=(type(error), error, error.__traceback__))
 
     async def _wait_for_slot(self) -> None:
         self.source.pause()
@@ -146,51 +198,91 @@ class InputReader:
         return records
 
     async def _handle(self, batch_id: int, records: Sequence[SourceRecord]) -> None:
-        events: list[dict[str, Any]] = []
-        by_id: dict[str, SourceRecord] = {}
-        rejected: list[tuple[SourceRecord, str, str]] = []
+        pending, rejected = self._prepare(records)
+        if pending:
+            rejected.extend(await self._deliver(pending))
+        if rejected:
+            await self.dead_letters.write(rejected, self._abandon)
+            for rejection in rejected:
+                self.metrics.dead_lettered.labels(reason=rejection.reason).inc()
+        self._records_in_flight -= len(records)
+        await self._finish(batch_id)
+
+    def _prepare(self, records: Sequence[SourceRecord]) -> tuple[list[Pending], list[Rejection]]:
+        """Each record becomes an event ready to send, or a rejection; never an exception."""
+        pending: list[Pending] = []
+        rejected: list[Rejection] = []
         for record in records:
             try:
                 event = apply_transforms(self.validator.to_event(record), self.transforms)
+                document = event.to_json()
+                pending.append(Pending(record, document, orjson.dumps(document)))
             except InvalidRecordError as error:
-                rejected.append((record, error.reason, error.detail))
-                continue
-            events.append(event.to_json())
-            by_id[event.id] = record
-        if events:
-            rejected.extend(await self._forward(events, by_id))
-        if rejected:
-            await self._dead_letter(rejected)
-        await self._finish(batch_id)
+                rejected.append(Rejection(record, error.reason, error.detail))
+            except orjson.JSONEncodeError as error:
+                rejected.append(Rejection(record, "unserializable", str(error)))
+            except Exception as error:
+                rejected.append(Rejection(record, "internal_error",
+                                          f"{type(error).__name__}: {short(str(error), 300)}"))
+        return pending, rejected
 
-    async def _forward(self, events: list[dict[str, Any]],
-                       by_id: dict[str, SourceRecord]) -> list[tuple[SourceRecord, str, str]]:
+    async def _deliver(self, batch: list[Pending]) -> list[Rejection]:
+        """Forward until the app acknowledges; returns the records it refused or that
+        failed it on their own. Raises DownstreamError only when shutting down."""
         started = time.perf_counter()
-        document = {"events": events}
-        headers = {ECHO_HEADER: "predictions"} if self.shadow is not None else None
-        try:
-            answer = await retry_until_done(
-                lambda: self.app.post(document, headers), self.backoff, self._abandon,
-                what="forwarding to the app", on_failure=self.metrics.forward_failures.inc,
-            )
-        except BadRequestError as error:
-            # The app refused the whole batch: keep every record, with the app's reason.
-            return [(record, "rejected_by_app", str(error)) for record in by_id.values()]
-        self.metrics.forward_latency.observe(time.perf_counter() - started)
-        self.metrics.batch_size.observe(len(events))
-        refused = answer.get("rejected", []) if isinstance(answer, dict) else []
-        if self.shadow is not None and isinstance(answer, dict):
-            self.shadow.offer(events, answer.get("predictions") or {})
-        self.metrics.forwarded.inc(len(events) - len(refused))
-        return [(by_id[item["id"]], "rejected_by_app", str(item.get("reason", "")))
-                for item in refused if item.get("id") in by_id]
+        failing_since: float | None = None
+        failures = attempt = 0
+        while True:
+            try:
+                refused = await self._post(batch)
+            except BadRequestError as error:
+                # The app refused the whole batch: keep every record, with the app's reason.
+                return [Rejection(item.record, "rejected_by_app", str(error)) for item in batch]
+            except BatchFailedError as error:
+                failures += 1
+                failing_since = failing_since or time.monotonic()
+                if failures >= self.policy.failure_budget:
+                    if len(batch) > 1:
+                        break
+                    if self._last_ack > failing_since:
+                        return [Rejection(batch[0].record, "app_error", str(error))]
+                await self._after_failure(error, attempt)
+            except DownstreamError as error:
+                await self._after_failure(error, attempt)
+            else:
+                self.metrics.forward_latency.observe(time.perf_counter() - started)
+                return [Rejection(batch[index].record, "rejected_by_app", reason)
+                        for index, reason in refused.items()]
+            attempt += 1
+        self.metrics.batches_split.inc()
+        middle = len(batch) // 2
+        return [*await self._deliver(batch[:middle]), *await self._deliver(batch[middle:])]
 
-    async def _dead_letter(self, rejected: list[tuple[SourceRecord, str, str]]) -> None:
-        letters: list[OutRecord] = [dead_letter(r, why, detail) for r, why, detail in rejected]
-        await retry_until_done(lambda: self.dead_letters.send(letters), self.backoff,
-                               self._abandon, what="writing dead letters")
-        for _, reason, _ in rejected:
-            self.metrics.dead_lettered.labels(reason=reason).inc()
+    async def _after_failure(self, error: DownstreamError, attempt: int) -> None:
+        self.metrics.forward_failures.inc()
+        if self._abandon.is_set():
+            raise error
+        delay = self.backoff.delay(attempt)
+        log.warning("forwarding to the app failed, retrying",
+                    extra={"error": str(error), "attempt": attempt + 1,
+                           "retry_in_s": round(delay, 3)})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._abandon.wait(), delay)
+
+    async def _post(self, batch: list[Pending]) -> dict[int, str]:
+        """One attempt: the app's refusals by position in `batch`."""
+        body = b'{"events":[' + b",".join(item.encoded for item in batch) + b"]}"
+        headers = {ECHO_HEADER: "predictions"} if self.shadow is not None else None
+        answer = await self.app.post_encoded(body, headers)
+        refused = refused_positions(answer, [item.event["id"] for item in batch])
+        if refused is None:
+            raise BatchFailedError("the app's answer does not follow the batch contract")
+        self._last_ack = time.monotonic()
+        self.metrics.batch_size.observe(len(batch))
+        self.metrics.forwarded.inc(len(batch) - len(refused))
+        if self.shadow is not None:
+            self.shadow.offer([item.event for item in batch], answer.get("predictions") or {})
+        return refused
 
     async def _finish(self, batch_id: int) -> None:
         async with self._commit_lock:
@@ -201,6 +293,7 @@ class InputReader:
             try:
                 await self.source.commit(committable)
                 self.metrics.commits.inc()
+                self.progress.committed()
             except Exception:
                 # The next commit carries these offsets too; until then they may be redelivered.
                 self.metrics.commit_failures.inc()
@@ -215,6 +308,28 @@ class InputReader:
             lags = await self.source.lag()
         except Exception:
             log.debug("could not read consumer lag", exc_info=True)
-            return
+            lags = {}
         for (stream, partition), lag in lags.items():
             self.metrics.lag.labels(stream=stream, partition=partition).set(lag)
+        self.progress.observe(sum(lags.values()) + self._records_in_flight)
+
+
+def refused_positions(answer: Any, ids: list[str]) -> dict[int, str] | None:
+    """Read the app's answer `{"rejected": [{"index", "id", "reason"}, ...]}` into
+    reasons by position; None when the answer does not follow that contract. An entry
+    without `index` (an app from before positions) is matched by id, first come first."""
+    if not isinstance(answer, dict) or not isinstance(rejected := answer.get("rejected", []),
+                                                      list):
+        return None
+    refused: dict[int, str] = {}
+    for item in rejected:
+        if not isinstance(item, dict):
+            return None
+        index = item.get("index")
+        if index is None:
+            index = next((n for n, event_id in enumerate(ids)
+                          if event_id == item.get("id") and n not in refused), None)
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(ids):
+            return None
+        refused[index] = short(str(item.get("reason", "")))
+    return refused

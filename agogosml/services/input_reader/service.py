@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from agogosml.services.input_reader.pipeline import InputReader
 from agogosml.web.errors import install_error_handlers
-from agogosml.web.probes import probe_router
+from agogosml.web.probes import Problem, probe_router
 
 
 def create_app(reader: InputReader, registry: CollectorRegistry, app_health_url: str) -> FastAPI:
@@ -18,28 +18,27 @@ def create_app(reader: InputReader, registry: CollectorRegistry, app_health_url:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await reader.dead_letters.start()
-        await reader.source.start()
-        reader.start()
+        await reader.start()
         try:
             yield
         finally:
             await reader.stop()
-            await reader.source.stop()
-            await reader.dead_letters.stop()
-            await reader.app.aclose()
-            if reader.shadow is not None:
-                await reader.shadow.close()
 
     async def readiness() -> dict[str, bool]:
         return {
             "consuming": reader.running,
             "source": await reader.source.is_ready(),
-            "deadletters": await reader.dead_letters.is_ready(),
+            "deadletters": await reader.dead_letters.sink.is_ready(),
             "app": await reader.app.is_reachable(app_health_url),
         }
 
+    def liveness() -> Problem | None:
+        if not reader.running:
+            return Problem("stopped", "the consume loop has ended")
+        return reader.progress.liveness_problem()
+
     app = FastAPI(title="agogosml input reader", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(probe_router(registry, readiness))
+    app.include_router(probe_router(registry, readiness, liveness,
+                                    reader.progress.readiness_problem))
     return app

@@ -34,6 +34,16 @@ class ReaderSettings(ServiceSettings, TransportSettings):
     retry_max_ms: float = Field(default=5_000.0, gt=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
     drain_timeout_s: float = Field(default=20.0, ge=0)
+    failure_budget: int = Field(default=3, ge=1, le=100)
+    """Times the app may fail (500) on one batch before it is split to isolate the
+    records that fail; outages (no answer, 503) do not count."""
+    stall_ready_s: float = Field(default=60.0, gt=0)
+    """Records waiting this long without a commit make /readyz answer 503 (`stalled`)."""
+    stall_live_s: float = Field(default=300.0, gt=0)
+    """...and this long make /healthz answer 503, so the pod is restarted."""
+    deadletter_max_original_bytes: int = Field(default=256 * 1024, ge=0)
+    """Originals above this keep only their first bytes in the dead letter (base64 adds
+    a third: keep it well under the dead-letter topic's max.message.bytes)."""
     shadow_url: str | None = None
     """A preview app that scores a mirrored sample (its outputs go to a shadow destination)."""
     shadow_sample_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -42,6 +52,8 @@ class ReaderSettings(ServiceSettings, TransportSettings):
     def _check(self) -> ReaderSettings:
         if self.retry_max_ms < self.retry_initial_ms:
             raise ValueError("retry_max_ms must not be below retry_initial_ms")
+        if self.stall_live_s < self.stall_ready_s:
+            raise ValueError("stall_live_s must not be below stall_ready_s")
         if self.schema_path is not None and not self.schema_path.is_file():
             raise ValueError(f"schema_path {self.schema_path} is not a file")
         return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import fastjsonschema
@@ -45,6 +45,11 @@ def _compile_fast(schema: dict[str, Any]) -> Any:
     return fastjsonschema.compile(draft07)
 
 
+EARLIEST_MS = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
+LATEST_MS = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() * 1000)
+"""Event times outside the years 1 to 9999 are refused: nothing downstream can show them."""
+
+
 class RecordValidator:
     def __init__(self, schema: dict[str, Any] | None, max_record_bytes: int,
                  id_field: str | None, subject_field: str | None,
@@ -63,6 +68,9 @@ class RecordValidator:
         self.time_field = time_field
 
     def to_event(self, record: SourceRecord) -> Event:
+        if not record.value:
+            raise InvalidRecordError("empty", "the record has no value (a tombstone or an "
+                                              "empty message)")
         if len(record.value) > self.max_record_bytes:
             raise InvalidRecordError(
                 "too_large", f"{len(record.value)} bytes, the limit is {self.max_record_bytes}"
@@ -73,10 +81,8 @@ class RecordValidator:
             raise InvalidRecordError("not_json", str(error)) from None
         if not isinstance(payload, dict):
             raise InvalidRecordError("not_object", f"got a JSON {type(payload).__name__}")
-        if self._validator is not None and not self._is_valid(payload):
-            violation = best_match(self._validator.iter_errors(payload))
-            where = "/".join(str(part) for part in violation.absolute_path) or "(record)"
-            raise InvalidRecordError("schema_violation", f"{where}: {violation.message}")
+        if self._validator is not None:
+            self._check_schema(payload)
         return Event(
             id=self._event_id(payload, record),
             subject=self._subject(payload),
@@ -84,15 +90,33 @@ class RecordValidator:
             payload=payload,
         )
 
-    def _is_valid(self, payload: dict[str, Any]) -> bool:
+    def _check_schema(self, payload: dict[str, Any]) -> None:
         assert self._validator is not None
         if self._fast is None:
-            return bool(self._validator.is_valid(payload))
+            if self._validator.is_valid(payload):
+                return
+            raise InvalidRecordError("schema_violation", self._explain(payload, None))
         try:
             self._fast(payload)
-        except fastjsonschema.JsonSchemaValueException:
-            return False
-        return True
+        except fastjsonschema.JsonSchemaValueException as error:
+            # The fast check decides; jsonschema only words the reason (and may disagree,
+            # e.g. on a pattern's `$` before a trailing newline: ECMA-262 is the rule).
+            raise InvalidRecordError("schema_violation", self._explain(payload, error)) from None
+
+    def _explain(self, payload: dict[str, Any],
+                 fast_error: fastjsonschema.JsonSchemaValueException | None) -> str:
+        assert self._validator is not None
+        try:
+            violation = best_match(self._validator.iter_errors(payload))
+        except RecursionError:
+            violation = None
+        if violation is not None:
+            where = "/".join(str(part) for part in violation.absolute_path) or "(record)"
+            return f"{where}: {violation.message}"
+        if fast_error is not None:
+            where = "/".join(str(part) for part in fast_error.path[1:]) or "(record)"
+            return f"{where}: {fast_error.message}"
+        return "(record): does not match the schema"
 
     def _event_id(self, payload: dict[str, Any], record: SourceRecord) -> str:
         if self.id_field is not None:
@@ -106,19 +130,35 @@ class RecordValidator:
         if self.subject_field is None:
             return None
         value = payload.get(self.subject_field)
-        return None if value is None else str(value)
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise InvalidRecordError("bad_subject",
+                                 f"{self.subject_field} must be a string or a number")
 
     def _time_ms(self, payload: dict[str, Any], record: SourceRecord) -> int:
         if self.time_field is None or payload.get(self.time_field) is None:
             return record.timestamp_ms
         value = payload[self.time_field]
+        millis: float | None = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(datetime.fromisoformat(value).timestamp() * 1000)
-            except ValueError:
-                pass
-        raise InvalidRecordError(
-            "bad_time", f"{self.time_field} must be epoch milliseconds or an ISO 8601 string"
-        )
+            millis = value
+        elif isinstance(value, str):
+            millis = _iso_millis(value)
+        if millis is None or not EARLIEST_MS <= millis <= LATEST_MS:  # NaN fails this too
+            raise InvalidRecordError(
+                "bad_time", f"{self.time_field} must be epoch milliseconds or an ISO 8601 "
+                            "string, within the years 1 to 9999"
+            )
+        return int(millis)
+
+
+def _iso_millis(text: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp() * 1000
+    except (ValueError, OverflowError):
+        return None
