@@ -4,6 +4,7 @@ and dead-letters what the app refuses."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -211,3 +212,86 @@ def test_shadow_traffic_is_a_stable_sample_and_never_blocks_production(
                  and int(other.checkpoint.read_text()) == size, 10, "production commits")
         wait_for(lambda: other.metric("agogosml_reader_shadow_failures_total") > 0, 10,
                  "the shadow failures to be counted")
+
+
+def events_with(path: Path, items: list[dict[str, Any]]) -> None:
+    path.write_bytes(b"".join(orjson.dumps(item) + b"\n" for item in items))
+
+
+def letters_in(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()] \
+        if path.exists() else []
+
+
+def test_duplicate_ids_in_a_batch_are_told_apart_by_position(
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
+    def refuse_the_flagged(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        refused = [{"index": n, "id": e["id"], "reason": "flagged"}
+                   for n, e in enumerate(events) if e["payload"].get("flag")]
+        return 200, {"scored": len(events) - len(refused), "rejected": refused}
+
+    stand_in = StandInApp(refuse_the_flagged)
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url)
+        events_with(reader.input, [{"id": "twin", "n": 0}, {"id": "twin", "n": 1, "flag": 1},
+                                   {"id": "solo", "n": 2}])
+        wait_for(lambda: len(letters_in(reader.deadletters)) == 1, 10, "one dead letter")
+    letter = letters_in(reader.deadletters)[0]
+    assert orjson.loads(base64.b64decode(letter["original"])) == {"id": "twin", "n": 1,
+                                                                  "flag": 1}
+
+
+def fail_on_poison(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    if any(e["payload"].get("poison") for e in events):
+        return 500, {"detail": "the model crashed"}
+    return 200, {"scored": len(events), "rejected": []}
+
+
+def test_records_the_app_keeps_failing_on_are_isolated_and_the_rest_flows(
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
+    stand_in = StandInApp(fail_on_poison)
+    items = [{"id": f"e{n}", "poison": n in (3, 14)} for n in range(20)]
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url)
+        events_with(reader.input, items)
+        size = reader.input.stat().st_size
+        wait_for(lambda: reader.checkpoint.exists()
+                 and int(reader.checkpoint.read_text()) == size, 20, "every offset committed")
+        assert reader.metric("agogosml_reader_batches_split_total") > 0
+    letters = letters_in(reader.deadletters)
+    assert sorted(orjson.loads(base64.b64decode(x["original"]))["id"] for x in letters) \
+        == ["e14", "e3"]
+    assert {x["reason"] for x in letters} == {"app_error"}
+    assert sorted(stand_in.acknowledged) == sorted(f"e{n}" for n in range(20) if n not in (3, 14))
+
+
+def test_an_app_that_fails_everything_is_an_outage_and_nothing_is_dead_lettered(
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
+    healthy = threading.Event()
+    stand_in = StandInApp(lambda events: acknowledge_all(events) if healthy.is_set()
+                          else (500, {"detail": "broken deployment"}))
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url)
+        ids = write_events(reader.input, 10)
+        wait_for(lambda: reader.metric("agogosml_reader_batches_split_total") >= 3, 10,
+                 "the batch to be split down to single records")
+        wait_for(lambda: stand_in.calls >= 40, 20, "single records to be retried")
+        assert not reader.deadletters.exists(), "no record is blamed while nothing succeeds"
+        assert not reader.checkpoint.exists()
+        healthy.set()
+        wait_for(lambda: set(stand_in.acknowledged) == set(ids), 10, "every event acked")
+
+
+def test_a_stalled_reader_stops_being_ready_then_alive(
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
+    stand_in = StandInApp(lambda events: (503, {"detail": "writer down"}))
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url, stall_ready_s=0.5, stall_live_s=1.0)
+        assert httpx.get(f"{reader.url}/healthz").status_code == 200
+        write_events(reader.input, 30)
+        wait_for(lambda: httpx.get(f"{reader.url}/readyz").json().get("reason") == "stalled",
+                 10, "readiness to report the stall")
+        wait_for(lambda: httpx.get(f"{reader.url}/healthz").status_code == 503, 10,
+                 "liveness to fail")
+        assert httpx.get(f"{reader.url}/healthz").json()["reason"] == "stalled"
+        assert reader.metric("agogosml_reader_stalled") == 1

@@ -59,12 +59,37 @@ def test_event_time_can_come_from_the_payload() -> None:
      "required property"),
     (dict(GOOD, country="Germany"), "schema_violation", "country:"),
     (dict(GOOD, name="x" * 2000), "too_large", "the limit is 1024"),
+    (b"", "empty", "tombstone"),
+    # jsonschema's `$` matches before a trailing newline; ECMA-262's (the fast check) not.
+    (dict(GOOD, country="US\n"), "schema_violation", "country"),
 ])
 def test_bad_records_are_refused_with_a_reason(value: Any, reason: str, detail: str) -> None:
     with pytest.raises(InvalidRecordError) as refused:
         validator().to_event(record(value))
     assert refused.value.reason == reason
     assert detail in refused.value.detail
+
+
+def test_a_subject_must_be_a_string_or_a_number() -> None:
+    with pytest.raises(InvalidRecordError, match="bad_subject"):
+        validator(schema=None).to_event(record(dict(GOOD, customer_id={"nested": [1]})))
+
+
+@pytest.mark.parametrize("when", [1e300, -1e300, 2**62, "0001-01-01T00:00:00+01:00",
+                                  "9999-12-31T23:59:59-05:00", True])
+def test_event_times_out_of_range_are_refused(when: Any) -> None:
+    with pytest.raises(InvalidRecordError, match="bad_time"):
+        validator(time_field="when").to_event(record(dict(GOOD, when=when)))
+
+
+def test_a_violation_deeper_than_the_recursion_limit_still_gets_a_reason() -> None:
+    deep = b"[" * 1_000 + b"0" + b"]" * 1_000
+    value = orjson.dumps(GOOD)[:-1] + b', "extra": ' + deep + b"}"
+    schema = {**SCHEMA, "additionalProperties": {"not": {"type": "array",
+                                                         "items": {"$ref": "#"}}}}
+    with pytest.raises(InvalidRecordError) as refused:
+        validator(schema=schema, max_record_bytes=10_000).to_event(record(value))
+    assert refused.value.reason in {"schema_violation", "too_deep"}
 
 
 def test_an_invalid_schema_is_a_configuration_error() -> None:

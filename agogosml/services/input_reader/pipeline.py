@@ -226,11 +226,12 @@ class InputReader:
                                           f"{type(error).__name__}: {short(str(error), 300)}"))
         return pending, rejected
 
-    async def _deliver(self, batch: list[Pending]) -> list[Rejection]:
+    async def _deliver(self, batch: list[Pending],
+                       failing_since: float | None = None) -> list[Rejection]:
         """Forward until the app acknowledges; returns the records it refused or that
-        failed it on their own. Raises DownstreamError only when shutting down."""
+        failed it on their own. `failing_since`: when the batch this one was split from
+        first failed. Raises DownstreamError only when shutting down."""
         started = time.perf_counter()
-        failing_since: float | None = None
         failures = attempt = 0
         while True:
             try:
@@ -256,7 +257,8 @@ class InputReader:
             attempt += 1
         self.metrics.batches_split.inc()
         middle = len(batch) // 2
-        return [*await self._deliver(batch[:middle]), *await self._deliver(batch[middle:])]
+        return [*await self._deliver(batch[:middle], failing_since),
+                *await self._deliver(batch[middle:], failing_since)]
 
     async def _after_failure(self, error: DownstreamError, attempt: int) -> None:
         self.metrics.forward_failures.inc()

@@ -82,7 +82,11 @@ class RecordValidator:
         if not isinstance(payload, dict):
             raise InvalidRecordError("not_object", f"got a JSON {type(payload).__name__}")
         if self._validator is not None:
-            self._check_schema(payload)
+            try:
+                self._check_schema(payload)
+            except RecursionError:
+                raise InvalidRecordError("too_deep", "nested deeper than the schema check "
+                                                     "can follow") from None
         return Event(
             id=self._event_id(payload, record),
             subject=self._subject(payload),
