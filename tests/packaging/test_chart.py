@@ -319,6 +319,39 @@ def test_one_reader_deployment_forwarding_to_production(rendered: dict[str, Rend
     assert reader_env(rendered[values])["AGOGOSML_READER_APP_URL"] == f"http://{APP}:8000"
 
 
+def test_reader_stall_limits_reach_the_reader(rendered: dict[str, Rendered],
+                                             helm: Helm) -> None:
+    defaults = ReaderSettings()
+    env = reader_env(rendered["minimal"])
+    assert float(env["AGOGOSML_READER_STALL_READY_S"]) == defaults.stall_ready_s
+    assert float(env["AGOGOSML_READER_STALL_LIVE_S"]) == defaults.stall_live_s
+    chart = helm.template(["minimal"], sets={"inputReader.stallReadyS": "90",
+                                             "inputReader.stallLiveS": "600.5"})
+    env = reader_env(chart)
+    assert (env["AGOGOSML_READER_STALL_READY_S"], env["AGOGOSML_READER_STALL_LIVE_S"]) == (
+        "90", "600.5")
+    ReaderSettings(stall_ready_s=90, stall_live_s=600.5)  # values the reader accepts
+    assert ("inputReader.stallLiveS (30) must not be below inputReader.stallReadyS (60)"
+            in fails(helm, "minimal", sets={"inputReader.stallLiveS": "30"}))
+
+
+@pytest.mark.parametrize("values", MATRIX)
+def test_reader_probes_let_the_stall_limits_decide(rendered: dict[str, Rendered],
+                                                   values: str) -> None:
+    """Readiness is /readyz (503 once stalled for stallReadyS); liveness is /healthz, which
+    fails only past stallLiveS: a liveness probe on /readyz would restart a reader whose app
+    is down, and a short timeout would restart one that is merely busy."""
+    container = only_container(deployment(rendered[values], "input-reader"))
+    live, ready = container["livenessProbe"], container["readinessProbe"]
+    assert ready["httpGet"]["path"] == "/readyz"
+    assert live["httpGet"]["path"] == "/healthz"
+    assert live["timeoutSeconds"] >= 5
+    assert live["failureThreshold"] >= 3
+    window = live["periodSeconds"] * live["failureThreshold"]
+    stall_live = float(reader_env(rendered[values])["AGOGOSML_READER_STALL_LIVE_S"])
+    assert window <= stall_live / 5, "the stall limit, not the probe, decides when"
+
+
 def test_shadow_mirrors_to_preview_and_writes_to_the_shadow_destination(
         rendered: dict[str, Rendered]) -> None:
     shadow = rendered["shadow"]
@@ -560,6 +593,9 @@ def test_without_the_schema_the_templates_still_refuse_a_missing_tag(helm: Helm)
     ({"securityContext.readOnlyRootFilesystem": "false"},
      "at '/securityContext/readOnlyRootFilesystem'"),
     ({"inputReader.replica": "2"}, "additional properties 'replica'"),
+    ({"inputReader.stallReadyS": "0"}, "at '/inputReader/stallReadyS'"),
+    ({"inputReader.stallLiveS": "86401"}, "at '/inputReader/stallLiveS'"),
+    ({"metrics.prometheusRule.stalledFor": "soon"}, "at '/metrics/prometheusRule/stalledFor'"),
 ])
 def test_schema_rejects_bad_values(helm: Helm, sets: dict[str, str], message: str) -> None:
     error = fails(helm, "minimal", sets=sets)
@@ -703,6 +739,35 @@ def test_alerts_use_metrics_the_services_export(rendered: dict[str, Rendered]) -
         for metric in metrics:
             base = re.sub(r"_(total|bucket|count|sum)$", "", metric)
             assert base in known, f"{name} uses {metric}, which no service exports"
+
+
+def test_a_stalled_reader_alerts_before_liveness_restarts_it(
+        rendered: dict[str, Rendered]) -> None:
+    (rule,) = rendered["monitoring"].of_kind("PrometheusRule")
+    alerts = {item["alert"]: item for group in rule["spec"]["groups"]
+              for item in group["rules"]}
+    stalled = alerts["AgogosmlReaderStalled"]
+    selector = f'namespace="{NAMESPACE}",agogosml_release="{RELEASE}"'
+    assert stalled["expr"].strip() == (
+        f"max by (namespace, pod) (agogosml_reader_stalled{{{selector}}}) >= 1")
+    assert stalled["labels"] == {"severity": "warning"}
+    description = stalled["annotations"]["description"]
+    for what in ("/readyz", "stalled", "Dead letters", "app's 5xx", "seconds_since_progress"):
+        assert what in description, what
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    reader = values["inputReader"]
+    minutes = int(stalled["for"].removesuffix("m"))
+    assert stalled["for"] == values["metrics"]["prometheusRule"]["stalledFor"]
+    assert reader["stallReadyS"] + minutes * 60 < reader["stallLiveS"], (
+        "the gauge turns 1 at stallReadyS and the pod restarts at stallLiveS: "
+        "the alert must fire in between")
+
+
+def test_dashboard_shows_whether_the_reader_is_stalled() -> None:
+    dashboard = json.loads((CHART / "dashboards" / "agogosml.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"]
+             for target in panel.get("targets", [])]
+    assert "max(agogosml_reader_stalled)" in exprs
 
 
 def test_dashboard_config_map_holds_the_dashboard(rendered: dict[str, Rendered]) -> None:
