@@ -129,3 +129,36 @@ def test_a_child_that_fails_to_start_counts_against_its_budget(
     assert lines[2].startswith("flaky failed to start (FileNotFoundError")
     assert lines[2].endswith("giving up on it after 2 restarts in a row (the rest keeps running)")
     assert supervisor.given_up() == ["flaky"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_child_that_stayed_up_gets_its_budget_back(tmp_path: Path) -> None:
+    """Budget and backoff count restarts in a row: a crash after `stable_after_s` of
+    running is restart 1 again (a real child, a controlled clock)."""
+    clock, messages = Clock(), Messages()
+    child = python("steady", "import signal; signal.pause()", tmp_path)
+    child.start()
+    policy = RestartPolicy(max_restarts=2, backoff=Backoff(initial_s=1.0, max_s=1.0),
+                           stable_after_s=60.0)
+    supervisor = Supervisor([child], policy, report=messages, clock=clock)
+    try:
+        for _ in range(2):
+            child.kill()
+            supervisor.check()
+            clock.now += 1.0
+            supervisor.check()  # the backoff has passed: restarted
+            assert child.exit_code() is None
+            clock.now += 60.0
+            supervisor.check()  # up for a minute: the count starts over
+        assert [line.rsplit("(", 1)[1] for line in messages.lines
+                if "exited" in line] == ["restart 1 of 2)", "restart 1 of 2)"]
+        assert messages.lines.count("steady restarted") == 2
+    finally:
+        child.kill()
