@@ -7,6 +7,7 @@ subject and the event time in epoch milliseconds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ model's prediction per event id, which the preview app compares its own with."""
 
 ECHO_HEADER = "x-agogosml-echo"
 """`predictions`: the app's answer to a batch includes its prediction per event id."""
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +50,8 @@ class Event:
             raise BadRequestError(f"event is missing the field {missing}") from None
         if not isinstance(event_id, str) or not isinstance(payload, dict):
             raise BadRequestError("event 'id' must be a string and 'payload' an object")
-        if not isinstance(time_ms, int):
-            raise BadRequestError("event 'time' must be an integer (epoch milliseconds)")
+        if not _is_int64(time_ms):
+            raise BadRequestError("event 'time' must be a 64-bit integer (epoch milliseconds)")
         subject = item.get("subject")
         if subject is not None and not isinstance(subject, str):
             raise BadRequestError("event 'subject' must be a string or null")
@@ -78,6 +81,88 @@ class ScoredEvent:
         return {"id": self.id, "subject": self.subject, "time": self.time_ms,
                 "model": self.model.to_json(), "prediction": self.prediction,
                 "scores": dict(self.scores), "scored_at": self.scored_at_ms}
+
+    @classmethod
+    def from_json(cls, item: Any) -> ScoredEvent:
+        """The writer's view of the app's output: every field checked, so that what goes
+        to the sink is exactly the documented shape."""
+        if not isinstance(item, dict):
+            raise BadRequestError("a scored event must be a JSON object")
+        try:
+            event_id, time_ms, model = item["id"], item["time"], item["model"]
+            prediction, scores, scored_at = item["prediction"], item["scores"], item["scored_at"]
+        except KeyError as missing:
+            raise BadRequestError(f"scored event is missing the field {missing}") from None
+        subject = item.get("subject")
+        if not isinstance(event_id, str) or not event_id:
+            raise BadRequestError("'id' must be a non-empty string")
+        if not _is_int64(time_ms) or not _is_int64(scored_at):
+            raise BadRequestError("'time' and 'scored_at' must be 64-bit integers")
+        if subject is not None and not isinstance(subject, str):
+            raise BadRequestError("'subject' must be a string or null")
+        if not isinstance(model, dict) or not isinstance(model.get("name"), str) \
+                or not isinstance(model.get("version"), str):
+            raise BadRequestError("'model' must be an object with string 'name' and 'version'")
+        problem = output_problem(prediction, scores)
+        if problem is not None:
+            raise BadRequestError(problem)
+        return cls(id=event_id, time_ms=time_ms, subject=subject,
+                   model=ModelRef(name=model["name"], version=model["version"]),
+                   prediction=prediction, scores=scores, scored_at_ms=scored_at)
+
+
+def output_problem(prediction: Any, scores: Any) -> str | None:
+    """Why a model's output for one record cannot travel as a scored event, or None: the
+    prediction is a JSON scalar or a flat list of them, scores map names to finite numbers."""
+    if not _is_scalar(prediction) and not (
+            isinstance(prediction, list) and all(_is_scalar(item) for item in prediction)):
+        return "'prediction' must be a JSON scalar or a flat list of scalars"
+    if not isinstance(scores, dict):
+        return "'scores' must be an object of names to numbers"
+    for name, value in scores.items():
+        if not isinstance(name, str) or not _is_number(value):
+            return f"score {str(name)[:100]!r} must be a finite number"
+    return None
+
+
+def _is_int64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) \
+        and INT64_MIN <= value <= INT64_MAX
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return _is_int64(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | bool) or _is_number(value)
+
+
+INT64_SCHEMA: JsonObject = {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
+SCALAR_SCHEMA: JsonObject = {"type": ["string", "number", "boolean", "null"]}
+
+EVENT_SCHEMA: JsonObject = {
+    "type": "object", "required": ["id", "time", "payload"],
+    "properties": {"id": {"type": "string"}, "time": INT64_SCHEMA,
+                   "subject": {"type": ["string", "null"]}, "payload": {"type": "object"}},
+}
+"""JSON Schema of `Event.from_json`, for the OpenAPI documents."""
+
+SCORED_EVENT_SCHEMA: JsonObject = {
+    "type": "object", "required": ["id", "time", "model", "prediction", "scores", "scored_at"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1}, "time": INT64_SCHEMA,
+        "subject": {"type": ["string", "null"]},
+        "model": {"type": "object", "required": ["name", "version"],
+                  "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+        "prediction": {"anyOf": [SCALAR_SCHEMA, {"type": "array", "items": SCALAR_SCHEMA}]},
+        "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+        "scored_at": INT64_SCHEMA,
+    },
+}
+"""JSON Schema of `ScoredEvent.from_json`, for the OpenAPI documents."""
 
 
 def dumps(value: Any) -> bytes:

@@ -125,7 +125,9 @@ def test_pipeline_batches_are_written_before_the_answer(
     response = post(f"{app_url}/v1/batches", {"events": [*batch, broken]})
     assert response.status_code == 200, response.text
     assert response.json()["scored"] == 3
-    assert [r["id"] for r in response.json()["rejected"]] == ["broken"]
+    [rejection] = response.json()["rejected"]
+    assert (rejection["index"], rejection["id"]) == (3, "broken")
+    assert "amount" in rejection["reason"]
     written = [orjson.loads(line) for line in output.read_bytes().splitlines()]
     mine = [w for w in written if w["id"] in {"e0", "e1", "e2"}]
     assert [w["prediction"] for w in mine] == expected_classes(mlflow_registry)
@@ -188,6 +190,7 @@ def _infer_inputs(**changes: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(("body", "status", "fragment"), [
     ({"inputs": []}, 400, "non-empty 'inputs'"),
     ({"inputs": _infer_inputs(datatype="FLOAT")}, 400, "datatype must be one of"),
+    ({"inputs": _infer_inputs(datatype={"FP64": 1})}, 400, "datatype must be one of"),
     ({"inputs": _infer_inputs(shape=[2])}, 400, "shape [2] needs 2 values"),
     ({"inputs": _infer_inputs(data=["a", "b", "c"])}, 400, "does not match datatype FP64"),
     ({"inputs": _infer_inputs(shape=[3, 2])}, 400, "shape [rows] or [rows, 1]"),
@@ -252,3 +255,76 @@ def test_shadow_agreement_with_production_is_counted(stack: tuple[str, Path],
     text = httpx.get(f"{app_url}/metrics").text
     assert "agogosml_app_shadow_compared_total 3.0" in text
     assert "agogosml_app_shadow_agreed_total 2.0" in text
+
+
+@pytest.fixture(scope="module")
+def small_app(mlflow_registry: Registry) -> Iterator[str]:
+    """An app with small request limits, whose writer is never reached."""
+    app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
+                     BatchClient("http://127.0.0.1:9/v1/batches", 1.0), CollectorRegistry(),
+                     writer_health_url="http://127.0.0.1:9/healthz", max_predict_records=2,
+                     max_body_bytes=4_096, max_batch_events=2)
+    with run_server(app) as url:
+        yield url
+
+
+POST_PATHS = ["/predict", "/v1/batches", "/v2/models/demo/infer"]
+
+
+@pytest.mark.parametrize("path", POST_PATHS)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_oversized_bodies_are_refused_before_they_are_read(small_app: str, path: str,
+                                                           chunked: bool) -> None:
+    body = orjson.dumps({"events": [], "padding": "x" * 5_000})
+    content: Any = iter([body[:1_000], body[1_000:]]) if chunked else body
+    response = httpx.post(f"{small_app}{path}", content=content, timeout=10)
+    assert response.status_code == 413, response.text
+    assert "4096 bytes" in response.json()["detail"]
+
+
+def test_too_many_events_or_records_are_refused(small_app: str) -> None:
+    events = [{"id": f"e{i}", "time": 1, "payload": r} for i, r in enumerate(RECORDS)]
+    batch = post(f"{small_app}/v1/batches", {"events": events})
+    assert batch.status_code == 413
+    assert batch.json()["detail"] == "3 events in one request; at most 2 are accepted"
+    predict = post(f"{small_app}/predict", RECORDS)
+    assert predict.status_code == 413
+    assert "at most 2" in predict.json()["detail"]
+
+
+def _deep(depth: int) -> bytes:
+    return b"[" * depth + b"1" + b"]" * depth
+
+
+HOSTILE: dict[str, tuple[str, bytes]] = {
+    "a feature nested 300 deep": (
+        "/predict", orjson.dumps(RECORDS[0]).replace(
+            b'"channel":', b'"nested": ' + _deep(300) + b', "channel":')),
+    "a record value nested 1,000 deep": (
+        "/predict", b'{"amount": ' + _deep(1_000) + b"}"),
+    "nesting beyond what orjson reads": ("/predict", _deep(2_000)),
+    "an integer beyond 64 bits": ("/predict", orjson.dumps(RECORDS[0]).replace(
+        b'"hour":', b'"hour": 123456789012345678901234567890, "x":')),
+    "an unsigned 64-bit integer": ("/predict", orjson.dumps(RECORDS[0]).replace(
+        b'"hour":', b'"hour": 18446744073709551615, "x":')),
+    "NaN": ("/predict", orjson.dumps(RECORDS[0]).replace(b'"hour":', b'"hour": NaN, "x":')),
+    "infer data nested 300 deep": ("/v2/models/demo/infer", orjson.dumps(
+        {"inputs": _infer_inputs(data=["@"], shape=[1])}).replace(b'"@"', _deep(300))),
+    "batch payload nested 1,000 deep": ("/v1/batches", b'{"events": [{"id": "d", "time": 1, '
+                                        b'"payload": {"amount": ' + _deep(1_000) + b"}}]}"),
+    "time beyond int64": ("/v1/batches", b'{"events": [{"id": "t", "time": '
+                          b'9223372036854775808, "payload": {}}]}'),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_bodies_are_client_errors(app_url: str, case: str) -> None:
+    path, body = HOSTILE[case]
+    response = httpx.post(f"{app_url}{path}", content=body, timeout=10)
+    assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
+    assert httpx.get(f"{app_url}/healthz").status_code == 200
+    if case == "time beyond int64":
+        assert response.json()["detail"] == (
+            "events[0]: event 'time' must be a 64-bit integer (epoch milliseconds)")
+    if case == "batch payload nested 1,000 deep":
+        assert response.json()["rejected"][0]["index"] == 0

@@ -4,7 +4,8 @@ reader dead-letters instead of retrying forever)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import httpx
 import orjson
@@ -37,7 +38,13 @@ class ScriptedSink:
         self.written.extend(records)
 
 
-BATCH = {"events": [{"id": "a", "prediction": 1}, {"id": "b", "prediction": 0}]}
+def scored(event_id: str, **changes: Any) -> dict[str, Any]:
+    return {"id": event_id, "time": 1_700_000_000_000, "subject": None,
+            "model": {"name": "demo", "version": "1"}, "prediction": 1,
+            "scores": {"0": 0.25, "1": 0.75}, "scored_at": 1_700_000_000_100, **changes}
+
+
+BATCH = {"events": [scored("a"), scored("b", prediction=0)]}
 
 
 @pytest.mark.parametrize(("failure", "status"), [
@@ -58,3 +65,99 @@ def test_the_writer_answers_after_the_sink(failure: AgogosmlError | None, status
     else:
         assert str(failure) in response.json()["detail"]
         assert ready == 503
+
+
+@pytest.fixture(scope="module")
+def writer() -> Iterator[tuple[str, ScriptedSink]]:
+    sink = ScriptedSink()
+    app = create_app(sink, CollectorRegistry(), max_body_bytes=4096, max_batch_events=3)
+    with run_server(app) as url:
+        yield url, sink
+
+
+def test_records_hold_exactly_the_documented_shape(writer: tuple[str, ScriptedSink]) -> None:
+    url, sink = writer
+    extra = scored("shape", payload={"name": "Ada"}, prediction=[1, "x", None])
+    response = httpx.post(f"{url}/v1/batches", content=orjson.dumps({"events": [extra]}),
+                          timeout=10)
+    assert response.status_code == 200, response.text
+    record = orjson.loads(sink.written[-1].value)
+    assert record == {k: v for k, v in extra.items() if k != "payload"}
+
+
+def nested(field: str, depth: int) -> bytes:
+    """A scored event whose `field` is a list nested `depth` deep: more than orjson writes."""
+    return orjson.dumps(scored("x", **{field: "@"})).replace(
+        b'"@"', b"[" * depth + b"1" + b"]" * depth)
+
+
+BAD_EVENTS: dict[str, tuple[Any, str]] = {
+    "not an object": ([1], "must be a JSON object"),
+    "no id": ({k: v for k, v in scored("x").items() if k != "id"}, "missing the field 'id'"),
+    "empty id": (scored(""), "non-empty string"),
+    "time beyond int64": (scored("x", time=2**63), "64-bit integers"),
+    "time as a float": (scored("x", time=1.5), "64-bit integers"),
+    "time as a bool": (scored("x", time=True), "64-bit integers"),
+    "scored_at missing": ({k: v for k, v in scored("x").items() if k != "scored_at"},
+                          "'scored_at'"),
+    "subject a number": (scored("x", subject=5), "'subject'"),
+    "model without version": (scored("x", model={"name": "demo"}), "'model'"),
+    "nested prediction": (scored("x", prediction=[[1]]), "flat list"),
+    "object prediction": (scored("x", prediction={"a": 1}), "JSON scalar"),
+    "prediction beyond int64": (scored("x", prediction=2**64 - 1), "JSON scalar"),
+    "score not a number": (scored("x", scores={"1": "high"}), "finite number"),
+    "score a bool": (scored("x", scores={"1": True}), "finite number"),
+    "scores a list": (scored("x", scores=[0.5]), "'scores'"),
+    "prediction nested 300 deep": (nested("prediction", 300), "flat list"),
+    "an unknown field nested 1,000 deep": (nested("extra", 1_000), ""),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_EVENTS))
+def test_malformed_scored_events_are_refused_with_a_reason(
+        writer: tuple[str, ScriptedSink], case: str) -> None:
+    url, sink = writer
+    event, fragment = BAD_EVENTS[case]
+    before = len(sink.written)
+    raw = event if isinstance(event, bytes) else orjson.dumps(event)
+    body = b'{"events": [' + orjson.dumps(scored("fine")) + b", " + raw + b"]}"
+    response = httpx.post(f"{url}/v1/batches", content=body, timeout=10)
+    if case == "an unknown field nested 1,000 deep":
+        assert response.status_code == 200, "unknown fields are dropped, however deep"
+        return
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith("events[1]: ")
+    assert fragment in response.json()["detail"]
+    assert len(sink.written) == before, "a batch is written whole or not at all"
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 1_025 + b"]" * 1_025,
+    b'{"events": [' + b"[" * 2_000 + b"]" * 2_000 + b"]}",
+    b'{"events": [{"id": "x", "time": NaN}]}',
+    b'{"events": [{"id": "x", "time": 1e999}]}',
+    b'{"events": [{"id": "\\ud800"}]}',
+])
+def test_unreadable_json_is_a_bad_request(writer: tuple[str, ScriptedSink], body: bytes) -> None:
+    url, _ = writer
+    response = httpx.post(f"{url}/v1/batches", content=body, timeout=10)
+    assert response.status_code == 400, response.text
+
+
+def test_oversized_requests_are_refused_before_they_are_read(
+        writer: tuple[str, ScriptedSink]) -> None:
+    url, sink = writer
+    before = len(sink.written)
+    big = orjson.dumps({"events": [scored("x", subject="s" * 5_000)]})
+    declared = httpx.post(f"{url}/v1/batches", content=big, timeout=10)
+    chunked = httpx.post(f"{url}/v1/batches", content=iter([big[:2_000], big[2_000:]]),
+                         timeout=10)
+    many = httpx.post(f"{url}/v1/batches", timeout=10, content=orjson.dumps(
+        {"events": [scored(str(n)) for n in range(4)]}))
+    for response in (declared, chunked, many):
+        assert response.status_code == 413, response.text
+    assert "4096 bytes" in declared.json()["detail"]
+    assert "4096 bytes" in chunked.json()["detail"]
+    assert "at most 3" in many.json()["detail"]
+    assert len(sink.written) == before
+    assert httpx.get(f"{url}/healthz").status_code == 200

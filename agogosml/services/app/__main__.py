@@ -27,6 +27,8 @@ def build() -> tuple[FastAPI, AppSettings]:
         max_predict_records=settings.max_predict_records,
         model_uri=settings.model_uri,
         reload_interval_s=settings.reload_interval_s,
+        max_body_bytes=settings.max_body_bytes,
+        max_batch_events=settings.max_batch_events,
         shadow_writer=None if settings.shadow_writer_url is None else BatchClient(
             f"{settings.shadow_writer_url}/v1/batches", settings.writer_timeout_s),
     )

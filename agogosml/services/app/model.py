@@ -25,6 +25,7 @@ from agogosml.errors import ConfigurationError, ModelInputError
 log = logging.getLogger(__name__)
 
 INPUT_ERRORS = (MlflowException, ValueError, TypeError, KeyError)
+MAX_REASON_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +57,20 @@ class LoadedModel:
         return frame[list(self.input_columns)]
 
     def score(self, frame: pd.DataFrame) -> Scores:
+        """Any failure of the model becomes a ModelInputError: whatever a model raises, the
+        records it was given are the only thing a client can change."""
         try:
             output = self.pyfunc.predict(frame)
+            scores = _normalize(output, len(frame))
         except INPUT_ERRORS as error:
             raise ModelInputError(_short(error)) from None
-        return _normalize(output, len(frame))
+        except Exception as error:
+            raise ModelInputError(f"model error: {type(error).__name__}: {_short(error)}") \
+                from None
+        if len(scores.predictions) != len(frame) or len(scores.scores) != len(frame):
+            raise ModelInputError(f"model error: {len(scores.predictions)} predictions "
+                                  f"for {len(frame)} records")
+        return scores
 
 
 def _require(columns: tuple[str, ...], present: Callable[[str], bool]) -> None:
@@ -119,5 +129,5 @@ def _normalize(output: Any, rows: int) -> Scores:
 
 
 def _short(error: BaseException) -> str:
-    message = getattr(error, "message", None) or str(error)
-    return str(message).splitlines()[0][:500] if message else type(error).__name__
+    message = str(getattr(error, "message", None) or error).strip()
+    return message.splitlines()[0][:MAX_REASON_CHARS] if message else type(error).__name__

@@ -70,7 +70,7 @@ def _read_tensor(tensor: Any, number: int) -> tuple[str, list[Any]]:
     if not isinstance(name, str) or not name:
         raise BadRequestError(f"{where}.name must be a non-empty string")
     where = f"input '{name}'"
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise BadRequestError(f"{where}: datatype must be one of {', '.join(sorted(DATATYPES))}")
     if not isinstance(shape, list) or not shape or not all(
             isinstance(d, int) and d >= 0 for d in shape):

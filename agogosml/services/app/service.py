@@ -12,14 +12,21 @@ import pandas as pd
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
-from agogosml.envelope import ECHO_HEADER, SHADOW_HEADER, Event, ScoredEvent, decode_batch, loads
-from agogosml.errors import BadRequestError, ModelNotFoundError
-from agogosml.services.app import oip
+from agogosml.envelope import ECHO_HEADER, SHADOW_HEADER, Event, ScoredEvent, decode_batch
+from agogosml.errors import BadRequestError, ModelInputError, ModelNotFoundError
+from agogosml.services.app import oip, openapi
 from agogosml.services.app.bodies import frame_from_body
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.app.model import LoadedModel, Scores
 from agogosml.services.app.reload import ModelHolder, ModelWatcher
-from agogosml.services.app.scoring import score_events
+from agogosml.services.app.scoring import Scorer
+from agogosml.web.bodies import (
+    DEFAULT_MAX_BATCH_EVENTS,
+    DEFAULT_MAX_BODY_BYTES,
+    check_count,
+    read_capped,
+    read_json,
+)
 from agogosml.web.client import BatchClient
 from agogosml.web.errors import install_error_handlers
 from agogosml.web.probes import probe_router
@@ -29,12 +36,16 @@ from agogosml.web.responses import JsonResponse
 def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegistry,
                writer_health_url: str, max_predict_records: int = 10_000,
                model_uri: str | None = None, reload_interval_s: float = 0.0,
-               shadow_writer: BatchClient | None = None) -> FastAPI:
+               shadow_writer: BatchClient | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS,
+               scorer: Scorer | None = None) -> FastAPI:
     """`model_uri` with an alias and a positive `reload_interval_s` make the app follow
     the alias and hot-swap new versions. Batches marked as shadow traffic go to
     `shadow_writer`, never to `writer`, so either colour can serve either role and a
     blue/green switch is only a change of Service selectors."""
     metrics = AppMetrics(registry)
+    batch_scorer = scorer or Scorer()
     metrics.model_info.labels(model=models.current.ref.name,
                               version=models.current.ref.version).set(1)
 
@@ -75,10 +86,9 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
 
     async def score_request(model: LoadedModel, frame: pd.DataFrame, endpoint: str) -> Scores:
         """Requests from people and OIP clients may hold up to max_predict_records rows, so
-        they are scored in a worker thread and probes stay answered meanwhile. Pipeline
-        batches, bounded by the reader's batch size, are scored on the loop instead."""
-        if len(frame) > max_predict_records:
-            raise BadRequestError(f"at most {max_predict_records} records per request")
+        they are scored in a worker thread and probes stay answered meanwhile (pipeline
+        batches: see scoring.Scorer)."""
+        check_count(len(frame), max_predict_records, "records")
         started = time.perf_counter()
         scores = await asyncio.to_thread(lambda: model.score(model.select(frame)))
         metrics.predict_latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
@@ -86,19 +96,25 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
                               version=model.ref.version).inc(len(frame))
         return scores
 
-    @app.post("/predict")
+    # Documents the model loaded at start; a hot swap to other columns leaves it behind.
+    record = openapi.record_schema(models.current.input_columns, models.current.input_types)
+
+    @app.post("/predict", responses=openapi.ERRORS, openapi_extra=openapi.operation(
+        openapi.predict_request(record), openapi.PREDICT_ANSWER))
     async def predict(request: Request) -> JsonResponse:
         """Score one record, a list of records, or an MLflow scoring body."""
         model = models.current
-        frame = frame_from_body(await _json(request), model.input_columns)
+        frame = frame_from_body(await read_json(request, max_body_bytes), model.input_columns)
         scores = await score_request(model, frame, "predict")
-        return JsonResponse({"model": model.ref.to_json(), "predictions": scores.predictions,
-                             "scores": scores.scores})
+        return _respond({"model": model.ref.to_json(), "predictions": scores.predictions,
+                         "scores": scores.scores})
 
-    @app.post("/v1/batches")
+    @app.post("/v1/batches", responses=openapi.ERRORS, openapi_extra=openapi.operation(
+        openapi.batch_request(record), openapi.BATCH_ANSWER))
     async def score_batch(request: Request) -> JsonResponse:
         """The pipeline hop: score, hand the scored batch to the writer, and answer only
-        after the writer acknowledged (else 503, and the reader retries)."""
+        after the writer acknowledged (else 503, and the reader retries). Records the
+        model fails on are answered under `rejected`, by their index in `events`."""
         model = models.current
         destination = writer
         if request.headers.get(SHADOW_HEADER) == "1":
@@ -106,12 +122,11 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
                 raise BadRequestError("shadow batch refused: this app has no shadow writer "
                                       "(AGOGOSML_APP_SHADOW_WRITER_URL)")
             destination = shadow_writer
-        document = decode_batch(await request.body())
-        events = [Event.from_json(item) for item in document["events"]]
+        document = decode_batch(await read_capped(request, max_body_bytes))
+        check_count(len(document["events"]), max_batch_events, "events")
+        events = [_event(index, item) for index, item in enumerate(document["events"])]
         started = time.perf_counter()
-        # Scored on the event loop: a thread would only trade the GIL back and forth with
-        # the loop (5 ms switch interval) and add latency; this service does nothing else.
-        result = score_events(model, events)
+        result = await batch_scorer.score(model, events)
         metrics.predict_latency.labels(endpoint="batch").observe(time.perf_counter() - started)
         metrics.batch_size.labels(endpoint="batch").observe(len(events))
         if result.scored:
@@ -124,7 +139,8 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         metrics.count_predictions(model.ref, [event.prediction for event in result.scored])
         if destination is shadow_writer:
             _compare_with_production(result.scored, document.get("reference"), metrics)
-        answer: dict[str, Any] = {"scored": len(result.scored), "rejected": result.rejected}
+        answer: dict[str, Any] = {"scored": len(result.scored),
+                                  "rejected": [item.to_json() for item in result.rejected]}
         if request.headers.get(ECHO_HEADER) == "predictions":
             answer["predictions"] = {event.id: event.prediction for event in result.scored}
         return JsonResponse(answer)
@@ -146,12 +162,15 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
     async def oip_model_ready(name: str) -> dict[str, Any]:
         return {"name": _named(models, name).ref.name, "ready": True}
 
-    @app.post("/v2/models/{name}/infer")
+    @app.post("/v2/models/{name}/infer", responses={
+        **openapi.ERRORS, 404: {"description": "no model of that name"}},
+        openapi_extra=openapi.operation(openapi.infer_request(), openapi.INFER_ANSWER))
     async def oip_infer(name: str, request: Request) -> JsonResponse:
         model = _named(models, name)
-        frame, request_id = oip.frame_from_infer_request(await _json(request))
+        frame, request_id = oip.frame_from_infer_request(
+            await read_json(request, max_body_bytes))
         scores = await score_request(model, frame, "infer")
-        return JsonResponse(oip.infer_response(model, scores, request_id))
+        return _respond(oip.infer_response(model, scores, request_id))
 
     return app
 
@@ -172,11 +191,17 @@ def _named(models: ModelHolder, name: str) -> LoadedModel:
     return model
 
 
-async def _json(request: Request) -> Any:
-    body = await request.body()
-    if not body:
-        raise BadRequestError("the body is empty; send JSON")
+def _event(index: int, item: Any) -> Event:
     try:
-        return loads(body)
-    except ValueError as error:
-        raise BadRequestError(f"body is not valid JSON: {error}") from None
+        return Event.from_json(item)
+    except BadRequestError as error:
+        raise BadRequestError(f"events[{index}]: {error}") from None
+
+
+def _respond(content: dict[str, Any]) -> JsonResponse:
+    """The response is rendered here, so that a model output JSON cannot hold (nesting
+    beyond orjson's 254 levels, integers beyond 64 bits) is a refusal, not a 500."""
+    try:
+        return JsonResponse(content)
+    except TypeError as error:  # orjson.JSONEncodeError
+        raise ModelInputError(f"model output cannot be written as JSON: {error}") from None

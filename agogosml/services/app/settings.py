@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from agogosml.settings import ServiceSettings
+from agogosml.web.bodies import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BODY_BYTES, MIB
 
 
 class AppSettings(ServiceSettings):
@@ -19,6 +20,10 @@ class AppSettings(ServiceSettings):
     shadow_writer_url: str | None = None
     """Where scores of mirrored (shadow) batches go; without it shadow batches are refused."""
     writer_timeout_s: float = Field(default=20.0, gt=0)
-    max_predict_records: int = Field(default=10_000, ge=1)
+    max_predict_records: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=64 * 1024, le=1024 * MIB)
+    """Larger request bodies are refused with 413 before they are read whole."""
+    max_batch_events: int = Field(default=DEFAULT_MAX_BATCH_EVENTS, ge=1, le=1_000_000)
+    """Events per /v1/batches request; more are refused with 413 before any is scored."""
     reload_interval_s: float = Field(default=10.0, ge=0)
     """How often to check a `models:/name@alias` URI for a new version (0: never)."""

@@ -14,22 +14,52 @@ from typing import Any
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry
 
-from agogosml.envelope import decode_batch, dumps
+from agogosml.envelope import SCORED_EVENT_SCHEMA, ScoredEvent, decode_batch, dumps
 from agogosml.errors import BadRequestError, SinkError
 from agogosml.services.output_writer.metrics import WriterMetrics
 from agogosml.streaming.base import OutRecord, Sink
+from agogosml.web.bodies import (
+    DEFAULT_MAX_BATCH_EVENTS,
+    DEFAULT_MAX_BODY_BYTES,
+    check_count,
+    read_capped,
+)
 from agogosml.web.errors import install_error_handlers
 from agogosml.web.probes import probe_router
 from agogosml.web.responses import JsonResponse
 
+ERROR: dict[str, Any] = {"application/json": {"schema": {
+    "type": "object", "required": ["error", "detail"],
+    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}}}
 
-def to_record(event: Any) -> OutRecord:
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-        raise BadRequestError("each scored event must be an object with a string 'id'")
-    return OutRecord(value=dumps(event), key=event["id"].encode())
+WRITE_OPERATION: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["events"],
+        "properties": {"events": {"type": "array", "items": SCORED_EVENT_SCHEMA}}}}}},
+    "responses": {
+        "200": {"description": "the sink confirmed every record", "content": {
+            "application/json": {"schema": {"type": "object", "required": ["written"],
+                                            "properties": {"written": {"type": "integer"}}}}}},
+        "400": {"description": "a malformed batch, or a record the sink never takes",
+                "content": ERROR},
+        "413": {"description": "too many bytes or events", "content": ERROR},
+        "503": {"description": "the sink did not confirm; retry", "content": ERROR},
+    },
+}
 
 
-def create_app(sink: Sink, registry: CollectorRegistry) -> FastAPI:
+def to_record(index: int, item: Any) -> OutRecord:
+    """The record as the documented shape only: fields the writer does not know are dropped."""
+    try:
+        event = ScoredEvent.from_json(item)
+    except BadRequestError as error:
+        raise BadRequestError(f"events[{index}]: {error}") from None
+    return OutRecord(value=dumps(event.to_json()), key=event.id.encode())
+
+
+def create_app(sink: Sink, registry: CollectorRegistry,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS) -> FastAPI:
     metrics = WriterMetrics(registry)
 
     @asynccontextmanager
@@ -48,9 +78,11 @@ def create_app(sink: Sink, registry: CollectorRegistry) -> FastAPI:
     install_error_handlers(app)
     app.include_router(probe_router(registry, readiness))
 
-    @app.post("/v1/batches")
+    @app.post("/v1/batches", openapi_extra=WRITE_OPERATION)
     async def write_batch(request: Request) -> JsonResponse:
-        records = [to_record(event) for event in decode_batch(await request.body())["events"]]
+        events = decode_batch(await read_capped(request, max_body_bytes))["events"]
+        check_count(len(events), max_batch_events, "events")
+        records = [to_record(index, item) for index, item in enumerate(events)]
         started = time.perf_counter()
         try:
             await sink.send(records)

@@ -1,0 +1,126 @@
+"""The request and response bodies of the app's POST endpoints, as OpenAPI declares them.
+
+The handlers read their bodies themselves (capped, before parsing), so FastAPI cannot
+infer these shapes; they are declared here for clients and for the HTTP fuzz tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agogosml.envelope import EVENT_SCHEMA, SCALAR_SCHEMA, JsonObject
+from agogosml.services.app.oip import DATATYPES
+
+MLFLOW_TYPES: dict[str, JsonObject] = {
+    "double": {"type": "number"}, "float": {"type": "number"},
+    "long": {"type": "integer"}, "integer": {"type": "integer"},
+    "boolean": {"type": "boolean"}, "string": {"type": "string"},
+}
+
+ERROR: JsonObject = {"type": "object", "required": ["error", "detail"],
+                     "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}
+
+BATCH_ANSWER: JsonObject = {
+    "type": "object", "required": ["scored", "rejected"],
+    "properties": {
+        "scored": {"type": "integer", "minimum": 0},
+        "rejected": {"type": "array", "items": {
+            "type": "object", "required": ["index", "id", "reason"],
+            "properties": {"index": {"type": "integer", "minimum": 0},
+                           "id": {"type": "string"}, "reason": {"type": "string"}}}},
+        "predictions": {"type": "object",
+                        "description": "the prediction per event id, with the echo header"},
+    },
+}
+
+PREDICT_ANSWER: JsonObject = {
+    "type": "object", "required": ["model", "predictions", "scores"],
+    "properties": {
+        "model": {"type": "object", "required": ["name", "version"],
+                  "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+        "predictions": {"type": "array"},
+        "scores": {"type": "array", "items": {"type": "object",
+                                              "additionalProperties": {"type": "number"}}},
+    },
+}
+
+INFER_ANSWER: JsonObject = {
+    "type": "object", "required": ["model_name", "model_version", "outputs"],
+    "properties": {
+        "model_name": {"type": "string"}, "model_version": {"type": "string"},
+        "id": {"type": "string"},
+        "outputs": {"type": "array", "items": {
+            "type": "object", "required": ["name", "datatype", "shape", "data"],
+            "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
+                           "shape": {"type": "array", "items": {"type": "integer"}},
+                           "data": {"type": "array"}}}},
+    },
+}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {"application/json": {"schema": ERROR}}}
+    for status, text in ((400, "the body cannot be read"),
+                         (413, "the body or its record count is too large"),
+                         (422, "the model refuses the records"),
+                         (503, "not ready, or the writer did not answer"))}
+"""The POST routes' `responses`: in place of FastAPI's 422, which this app never sends."""
+
+
+def operation(request: JsonObject, answer: JsonObject) -> dict[str, Any]:
+    """`openapi_extra` for a POST whose JSON body is `request` and 200 answer `answer`."""
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": request}}},
+            "responses": {"200": {"description": "OK", "content": {
+                "application/json": {"schema": answer}}}}}
+
+
+def record_schema(columns: tuple[str, ...] | None, types: dict[str, str]) -> JsonObject:
+    """One record: the model's input columns, typed as its signature says."""
+    if columns is None:
+        return {"type": "object", "minProperties": 1}
+    return {"type": "object", "required": list(columns),
+            "properties": {name: MLFLOW_TYPES.get(types.get(name, ""), SCALAR_SCHEMA)
+                           for name in columns}}
+
+
+def batch_request(record: JsonObject) -> JsonObject:
+    event = {**EVENT_SCHEMA, "properties": {**EVENT_SCHEMA["properties"], "payload": record}}
+    return {"type": "object", "required": ["events"],
+            "properties": {"events": {"type": "array", "items": event},
+                           "reference": {"type": "object",
+                                         "additionalProperties": SCALAR_SCHEMA}}}
+
+
+def predict_request(record: JsonObject) -> JsonObject:
+    """A record, records, or MLflow's bodies; rows list values in the columns' order."""
+    records = {"type": "array", "minItems": 1, "items": record}
+    rows = {"type": "array", "minItems": 1, "items": {"type": "array", "items": SCALAR_SCHEMA}}
+    split = {"type": "object", "required": ["columns", "data"],
+             "properties": {"columns": {"type": "array", "items": {"type": "string"}},
+                            "data": rows}}
+    columnar = {"type": "object", "additionalProperties": {"type": "array",
+                                                           "items": SCALAR_SCHEMA}}
+    return {"anyOf": [
+        record, records,
+        {"type": "object", "required": ["dataframe_split"],
+         "properties": {"dataframe_split": split}},
+        {"type": "object", "required": ["dataframe_records"],
+         "properties": {"dataframe_records": records}},
+        {"type": "object", "required": ["instances"],
+         "properties": {"instances": {"anyOf": [records, rows]}}},
+        {"type": "object", "required": ["inputs"],
+         "properties": {"inputs": {"anyOf": [records, rows, columnar]}}},
+    ]}
+
+
+def infer_request() -> JsonObject:
+    tensor = {"type": "object", "required": ["name", "shape", "datatype", "data"],
+              "properties": {"name": {"type": "string", "minLength": 1},
+                             "shape": {"type": "array", "minItems": 1, "maxItems": 2,
+                                       "items": {"type": "integer", "minimum": 0}},
+                             "datatype": {"enum": sorted(DATATYPES)},
+                             "data": {"type": "array"}}}
+    return {"type": "object", "required": ["inputs"],
+            "properties": {"id": {"type": "string"},
+                           "inputs": {"type": "array", "minItems": 1, "items": tensor}}}
