@@ -7,6 +7,7 @@ subject and the event time in epoch milliseconds.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,8 +108,14 @@ class ScoredEvent:
         if problem is not None:
             raise BadRequestError(problem)
         return cls(id=event_id, time_ms=time_ms, subject=subject,
-                   model=ModelRef(name=model["name"], version=model["version"]),
+                   model=_model_ref(model["name"], model["version"]),
                    prediction=prediction, scores=scores, scored_at_ms=scored_at)
+
+
+@functools.lru_cache(maxsize=64)
+def _model_ref(name: str, version: str) -> ModelRef:
+    """Every event of a batch names the same model: one ModelRef for all of them."""
+    return ModelRef(name=name, version=version)
 
 
 def output_problem(prediction: Any, scores: Any) -> str | None:
