@@ -47,7 +47,13 @@ class SinkError(DownstreamError):
 
 
 class RecordTooLargeError(BadRequestError):
-    """A record the sink can never accept, however often it is retried."""
+    """Records the sink can never accept, however often they are retried. `refused` holds
+    their positions in the batch when the sink knows them (the others were accepted);
+    empty means every record of the batch should be taken as refused."""
+
+    def __init__(self, message: str, refused: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class InvalidRecordError(AgogosmlError):

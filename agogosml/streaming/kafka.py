@@ -125,6 +125,10 @@ class KafkaSource:
 
 
 class KafkaSink:
+    """After a failed delivery the producer is replaced: an idempotent producer whose
+    batch the broker refused keeps sequence numbers the broker never saw, and every
+    later batch would fail with OutOfOrderSequenceNumber."""
+
     def __init__(self, topic: str, client_options: Mapping[str, Any],
                  delivery_timeout_s: float = 10.0, linger_ms: int = 2) -> None:
         self.topic = topic
@@ -137,40 +141,89 @@ class KafkaSink:
             **client_options,
         )
         self._producer: AIOKafkaProducer | None = None
-
-    @property
-    def producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            raise NotReadyError("the Kafka sink is not started")
-        return self._producer
+        self._renewing = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(**self._options)
-        await self.producer.start()
+        await self._producer.start()
 
     async def stop(self) -> None:
-        await self.producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._closing:
+            await asyncio.wait(self._closing)
+
+    async def _current(self) -> AIOKafkaProducer:
+        async with self._renewing:
+            if self._producer is None:
+                fresh = AIOKafkaProducer(**self._options)
+                try:
+                    await fresh.start()
+                except KafkaError as error:
+                    await _close_quietly(fresh, self.delivery_timeout_s)
+                    raise SinkError(f"cannot reach Kafka: {type(error).__name__}") from error
+                self._producer = fresh
+            return self._producer
+
+    def _retire(self, producer: AIOKafkaProducer) -> None:
+        if self._producer is not producer:
+            return  # another send retired it already
+        self._producer = None
+        task = asyncio.create_task(_close_quietly(producer, self.delivery_timeout_s))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def send(self, records: Sequence[Any]) -> None:
+        """Every record is attempted. Records the broker can never take (larger than the
+        topic's max.message.bytes) are named in RecordTooLargeError.refused; any other
+        failure raises SinkError, and the whole batch should be sent again."""
+        producer = await self._current()
+        refused: list[int] = []
+        deliveries: dict[int, asyncio.Future[Any]] = {}
         try:
-            deliveries = [
-                await self.producer.send(self.topic, value=record.value, key=record.key,
-                                         headers=list(record.headers) or None)
-                for record in records
-            ]
-            await asyncio.wait_for(asyncio.gather(*deliveries), self.delivery_timeout_s)
-        except MessageSizeTooLargeError:
-            raise RecordTooLargeError(
-                f"a record is larger than {self.topic} accepts (max.message.bytes)") from None
+            for index, record in enumerate(records):
+                try:
+                    deliveries[index] = await producer.send(
+                        self.topic, value=record.value, key=record.key,
+                        headers=list(record.headers) or None)
+                except MessageSizeTooLargeError:  # above the producer's max_request_size
+                    refused.append(index)
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*deliveries.values(), return_exceptions=True),
+                self.delivery_timeout_s)
         except (KafkaError, TimeoutError) as error:
-            reason = type(error).__name__
-            raise SinkError(f"Kafka did not acknowledge the batch: {reason}") from error
+            self._retire(producer)
+            raise SinkError(f"Kafka did not acknowledge the batch: {type(error).__name__}") \
+                from error
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failed:
+            self._retire(producer)
+        for index, outcome in zip(deliveries, outcomes, strict=True):
+            if isinstance(outcome, MessageSizeTooLargeError):
+                refused.append(index)
+            elif isinstance(outcome, BaseException):
+                raise SinkError("Kafka did not acknowledge the batch: "
+                                f"{type(outcome).__name__}") from outcome
+        if refused:
+            raise RecordTooLargeError(
+                f"{len(refused)} of {len(records)} records are larger than {self.topic} "
+                "accepts (max.message.bytes)", refused=tuple(sorted(refused)))
 
     async def is_ready(self) -> bool:
         try:
+            producer = await self._current()
             # A fresh metadata request: cached metadata would hide a broker that is down.
-            cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(),
+            cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(),
                                              READY_TIMEOUT_S)
-        except (KafkaError, TimeoutError):
+        except (KafkaError, TimeoutError, SinkError):
             return False
         return self.topic in cluster.topics()
+
+
+async def _close_quietly(producer: AIOKafkaProducer, timeout_s: float) -> None:
+    """Close a producer that failed; it may hang on a broker that is gone."""
+    try:
+        await asyncio.wait_for(producer.stop(), timeout_s)
+    except Exception:
+        log.debug("closing a failed Kafka producer did not finish cleanly", exc_info=True)

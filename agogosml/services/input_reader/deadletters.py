@@ -95,15 +95,24 @@ class DeadLetterWriter:
     sink: Sink
     backoff: Backoff
     max_original_bytes: int = 256 * 1024
+    _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Concurrent writes would share the producer's batches, and a letter resent alone
+    because its batch was too large could be batched with others again."""
 
     async def write(self, rejections: Sequence[Rejection], giving_up: asyncio.Event) -> None:
         letters = [dead_letter(rejection, self.max_original_bytes) for rejection in rejections]
+        async with self._one_at_a_time:
+            await self._write(rejections, letters, giving_up)
+
+    async def _write(self, rejections: Sequence[Rejection], letters: list[OutRecord],
+                     giving_up: asyncio.Event) -> None:
         try:
             await self._send(letters, giving_up)
-        except RecordTooLargeError:
-            # Which letter was too large is unknown: send them one by one.
-            for rejection, letter in zip(rejections, letters, strict=True):
-                await self._one(rejection, letter, giving_up)
+        except RecordTooLargeError as error:
+            # The letters the sink accepted stay written; the refused ones (all of them if
+            # the sink cannot tell) go again one by one.
+            for index in error.refused or range(len(letters)):
+                await self._one(rejections[index], letters[index], giving_up)
 
     async def _one(self, rejection: Rejection, letter: OutRecord,
                    giving_up: asyncio.Event) -> None:
