@@ -1,10 +1,8 @@
 """The demo event producer: synthetic transactions into the input stream at a steady rate.
 
 It rides out an outage of the destination: a batch the sink does not confirm is sent
-again, with capped exponential backoff, until it is. Once the destination answers again
-but still refuses the batch, the sink is reopened: a Kafka producer that lost track of
-its sequence numbers in an outage refuses every later batch (OutOfOrderSequenceNumber)
-until a new one starts over. Afterwards it goes on at the
+again, with capped exponential backoff, until it is (the Kafka sink replaces its own
+producer after a failed delivery). Afterwards it goes on at the
 requested rate from where it is, instead of bursting to make up for the lost time:
 these are synthetic events, so nothing waits to be caught up on, and a burst would
 only show up downstream as a load spike the outage did not cause.
@@ -20,7 +18,6 @@ from typing import Any
 import orjson
 
 from agogosml.demo.data import events
-from agogosml.errors import SinkError
 from agogosml.retry import Backoff, retry_until_done
 from agogosml.streaming.base import OutRecord, Sink
 
@@ -69,27 +66,5 @@ async def produce(sink: Sink, count: int, rate_per_s: float, seed: int = 11,
 
 async def _send(sink: Sink, records: list[OutRecord], backoff: Backoff,
                 giving_up: asyncio.Event) -> None:
-    """Send one batch until the sink confirms it, reopening a sink that answers but
-    refuses."""
-    refused = False
-
-    async def attempt() -> None:
-        nonlocal refused
-        if refused and await sink.is_ready():
-            log.warning("the sink answers but refused the batch; reopening it")
-            await _reopen(sink)
-        try:
-            await sink.send(records)
-        except SinkError:
-            refused = True
-            raise
-
-    await retry_until_done(attempt, backoff, giving_up, "sending demo events")
-
-
-async def _reopen(sink: Sink, stop_timeout_s: float = 30.0) -> None:
-    try:
-        await asyncio.wait_for(sink.stop(), stop_timeout_s)
-        await sink.start()
-    except Exception as error:  # a technology's own connection errors: retried like a refusal
-        raise SinkError(f"reopening the sink failed: {type(error).__name__}") from error
+    await retry_until_done(lambda: sink.send(records), backoff, giving_up,
+                           "sending demo events")
