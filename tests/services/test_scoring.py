@@ -213,3 +213,16 @@ def test_only_small_batches_of_a_measured_fast_model_are_scored_on_the_loop() ->
 def test_a_model_measured_slow_stays_off_the_loop() -> None:
     scorer = Scorer(inline_max_events=4, inline_budget_s=0.01)
     assert on_loop(scorer, ThreadRecorder(delay_s=0.02), [1, 1, 1]) == [False, False, False]
+
+
+@pytest.mark.parametrize("count", [4, 20])
+def test_a_malformed_event_is_named_by_its_index_in_small_and_large_batches(
+        writer_url: str, count: int) -> None:
+    events: list[dict[str, Any]] = [{"id": f"e{n}", "time": n, "payload": {"amount": 1.0}}
+                                    for n in range(count)]
+    events[count - 2]["time"] = "yesterday"
+    with serve(GatedModel(lambda frame: False), writer_url) as url:
+        response = httpx.post(f"{url}/v1/batches", content=orjson.dumps({"events": events}),
+                              timeout=WAIT_S)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(f"events[{count - 2}]: event 'time'")

@@ -123,8 +123,12 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
                                       "(AGOGOSML_APP_SHADOW_WRITER_URL)")
             destination = shadow_writer
         document = decode_batch(await read_capped(request, max_body_bytes))
-        check_count(len(document["events"]), max_batch_events, "events")
-        events = [_event(index, item) for index, item in enumerate(document["events"])]
+        items = document["events"]
+        check_count(len(items), max_batch_events, "events")
+        if len(items) > batch_scorer.inline_max_events:  # ~10 ms for 10,000: off the loop
+            events = await asyncio.to_thread(_events, items)
+        else:
+            events = _events(items)
         started = time.perf_counter()
         result = await batch_scorer.score(model, events)
         metrics.predict_latency.labels(endpoint="batch").observe(time.perf_counter() - started)
@@ -191,11 +195,20 @@ def _named(models: ModelHolder, name: str) -> LoadedModel:
     return model
 
 
-def _event(index: int, item: Any) -> Event:
+def _events(items: list[Any]) -> list[Event]:
     try:
-        return Event.from_json(item)
+        return [Event.from_json(item) for item in items]
     except BadRequestError as error:
+        index = next(n for n, item in enumerate(items) if not _valid(item))
         raise BadRequestError(f"events[{index}]: {error}") from None
+
+
+def _valid(item: Any) -> bool:
+    try:
+        Event.from_json(item)
+    except BadRequestError:
+        return False
+    return True
 
 
 def _respond(content: dict[str, Any]) -> JsonResponse:
