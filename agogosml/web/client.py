@@ -9,7 +9,12 @@ from typing import Any
 import httpx
 
 from agogosml.envelope import dumps, loads
-from agogosml.errors import BadRequestError, BatchFailedError, DownstreamError
+from agogosml.errors import (
+    BadRequestError,
+    BatchFailedError,
+    DownstreamError,
+    PayloadTooLargeError,
+)
 
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -18,7 +23,8 @@ class BatchClient:
     """POSTs to one URL. Raises DownstreamError when the receiver is unreachable or
     unavailable (502, 503, 504, 429: retry later), its subclass BatchFailedError when it
     answered 500 (it failed on this batch, perhaps because of its records), and
-    BadRequestError when it refused the batch itself (4xx).
+    BadRequestError when it refused the batch itself (4xx; PayloadTooLargeError for a
+    413: the same records may go through in smaller batches).
 
     Connections are renewed every `max_connection_age_s`: behind a Kubernetes Service,
     kept-alive connections would otherwise stay on the old pods after a blue/green switch.
@@ -60,6 +66,8 @@ class BatchClient:
             raise BatchFailedError(f"{self.url} failed on the batch (500)")
         if response.status_code >= 500 or response.status_code == 429:
             raise DownstreamError(f"{self.url} answered {response.status_code}")
+        if response.status_code == 413:
+            raise PayloadTooLargeError(_detail(response))
         if response.status_code >= 400:
             raise BadRequestError(_detail(response))
         try:

@@ -295,3 +295,18 @@ def test_a_stalled_reader_stops_being_ready_then_alive(
                  "liveness to fail")
         assert httpx.get(f"{reader.url}/healthz").json()["reason"] == "stalled"
         assert reader.metric("agogosml_reader_stalled") == 1
+
+
+def test_a_batch_above_the_apps_request_limit_is_sent_in_smaller_batches(
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
+    def at_most_three(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        if len(events) > 3:
+            return 413, {"detail": "at most 3 events per request"}
+        return acknowledge_all(events)
+
+    stand_in = StandInApp(at_most_three)
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url)
+        ids = write_events(reader.input, 25)
+        wait_for(lambda: sorted(stand_in.acknowledged) == sorted(ids), 10, "every event acked")
+    assert not reader.deadletters.exists()

@@ -181,14 +181,18 @@ def test_a_model_not_yet_measured_is_scored_off_the_loop(writer_url: str) -> Non
 class ThreadRecorder:
     """A pyfunc that notes which thread each call ran on, after `delay_s` of sleep."""
 
-    def __init__(self, delay_s: float = 0.0) -> None:
+    def __init__(self, delay_s: float = 0.0, busy_s: float = 0.0) -> None:
         self.delay_s = delay_s
+        self.busy_s = busy_s
         self.threads: list[threading.Thread] = []
 
     def predict(self, frame: pd.DataFrame) -> Any:
         self.threads.append(threading.current_thread())
         if self.delay_s:
             time.sleep(self.delay_s)  # a deliberately slow model
+        started = time.thread_time()
+        while time.thread_time() - started < self.busy_s:
+            pass  # a model that computes for busy_s of CPU time
         return np.tile([0.25, 0.75], (len(frame), 1))
 
 
@@ -210,9 +214,16 @@ def test_only_small_batches_of_a_measured_fast_model_are_scored_on_the_loop() ->
     assert on_loop(scorer, ThreadRecorder(), [2, 2, 4, 5, 1]) == [False, True, True, False, True]
 
 
-def test_a_model_measured_slow_stays_off_the_loop() -> None:
+def test_a_model_that_blocks_is_on_the_loop_once_at_most() -> None:
+    """Sleeping costs no CPU, so only a call on the loop shows the model is slow."""
     scorer = Scorer(inline_max_events=4, inline_budget_s=0.01)
-    assert on_loop(scorer, ThreadRecorder(delay_s=0.02), [1, 1, 1]) == [False, False, False]
+    assert on_loop(scorer, ThreadRecorder(delay_s=0.02), [1, 1, 1, 1]) \
+        == [False, True, False, False]
+
+
+def test_a_model_that_computes_slowly_never_reaches_the_loop() -> None:
+    scorer = Scorer(inline_max_events=4, inline_budget_s=0.01)
+    assert on_loop(scorer, ThreadRecorder(busy_s=0.03), [1, 1, 1]) == [False, False, False]
 
 
 @pytest.mark.parametrize("count", [4, 20])

@@ -8,9 +8,8 @@ Where it runs: the event loop must stay free to answer probes (/healthz within 1
 A first vectorized call of a small batch runs on the loop, because handing it to a
 thread costs latency and throughput (the loop and the thread trade the GIL every 5 ms
 switch interval); everything else runs in a worker thread. "Small" is both a size, at
-most `inline_max_events` records, and a measured cost: the model's recent calls took at
-most `inline_budget_s`. A model not yet measured (just loaded or swapped in) is scored in
-a thread until it is.
+most `inline_max_events` records, and a measured cost (see Scorer). A model not yet
+measured (just loaded or swapped in) is scored in a thread until it is.
 """
 
 from __future__ import annotations
@@ -53,46 +52,61 @@ class BatchResult:
 
 
 class Scorer:
+    """Two costs are kept per model version, each rising at once with a slow call and
+    decaying slowly:
+
+    - the wall time of calls on the loop: what the loop really paid, including a model
+      that blocks without computing (a remote call, a sleep);
+    - the CPU time of calls in the worker thread. Not their wall time: waiting for the
+      GIL while the loop serves other requests would make the model look slow, keep it
+      off the loop, and so keep it slow.
+
+    A batch runs on the loop only while both are within the budget. A model that blocks
+    is on the loop for one call at most, then stays off it."""
+
     def __init__(self, inline_max_events: int = INLINE_MAX_EVENTS,
                  inline_budget_s: float = INLINE_BUDGET_S) -> None:
         self.inline_max_events = inline_max_events
         self.inline_budget_s = inline_budget_s
-        self._cost_s: dict[ModelRef, float] = {}
+        self._loop_cost_s: dict[ModelRef, float] = {}
+        self._cpu_cost_s: dict[ModelRef, float] = {}
 
     async def score(self, model: LoadedModel, events: list[Event]) -> BatchResult:
         if not self._inline(model, len(events)):
-            return await asyncio.to_thread(self._score, model, events)
-        try:
-            return self._vectorized(model, events)
-        except ModelInputError:
-            return await asyncio.to_thread(_bisect, model, events)
-
-    def _inline(self, model: LoadedModel, count: int) -> bool:
-        cost = self._cost_s.get(model.ref)
-        return count <= self.inline_max_events and cost is not None \
-            and cost <= self.inline_budget_s
-
-    def _score(self, model: LoadedModel, events: list[Event]) -> BatchResult:
-        try:
-            return self._vectorized(model, events)
-        except ModelInputError:
-            return _bisect(model, events)
-
-    def _vectorized(self, model: LoadedModel, events: list[Event]) -> BatchResult:
+            return await asyncio.to_thread(self._in_thread, model, events)
         started = time.perf_counter()
         try:
             scores = _score_all(model, events)
+        except ModelInputError:
+            return await asyncio.to_thread(_bisect, model, events)
         finally:
-            self._observe(model.ref, time.perf_counter() - started, len(events))
+            self._observe(self._loop_cost_s, model.ref, time.perf_counter() - started,
+                          len(events))
         return _result(model, list(enumerate(events)), scores)
 
-    def _observe(self, ref: ModelRef, seconds: float, count: int) -> None:
-        """Rises at once with a slow call, decays slowly: one fast call does not bring a
-        slow model back onto the loop."""
+    def _inline(self, model: LoadedModel, count: int) -> bool:
+        cpu = self._cpu_cost_s.get(model.ref)
+        return count <= self.inline_max_events and cpu is not None \
+            and cpu <= self.inline_budget_s \
+            and self._loop_cost_s.get(model.ref, 0.0) <= self.inline_budget_s
+
+    def _in_thread(self, model: LoadedModel, events: list[Event]) -> BatchResult:
+        started = time.thread_time()
+        try:
+            scores = _score_all(model, events)
+        except ModelInputError:
+            return _bisect(model, events)
+        finally:
+            self._observe(self._cpu_cost_s, model.ref, time.thread_time() - started,
+                          len(events))
+        return _result(model, list(enumerate(events)), scores)
+
+    def _observe(self, costs: dict[ModelRef, float], ref: ModelRef, seconds: float,
+                 count: int) -> None:
         if count > self.inline_max_events:
             return
-        previous = self._cost_s.get(ref, seconds)
-        self._cost_s[ref] = max(seconds, 0.8 * previous + 0.2 * seconds)
+        previous = costs.get(ref, seconds)
+        costs[ref] = max(seconds, 0.8 * previous + 0.2 * seconds)
 
 
 def _score_all(model: LoadedModel, events: list[Event]) -> Scores:

@@ -8,10 +8,12 @@ the dead-letter destination.
 Every record is accounted for. Turning a record into an event never fails the
 batch: whatever goes wrong becomes that record's dead letter. The app's answer is
 mapped back to records by position, so ids may repeat inside a batch. Failures to
-forward come in two kinds:
+forward:
 
 - an outage (no answer, 502/503/504, 429): waited out with backoff, for as long as
   it lasts;
+- a batch above the app's request limits (413): split in halves at once; a single
+  record still too large is dead-lettered as `too_large_for_app`;
 - the app failed on this batch (500, or an answer that breaks the batch contract):
   after `failure_budget` such failures the batch is split in halves, each delivered
   on its own, down to single records. A single record is dead-lettered as
@@ -37,6 +39,7 @@ from agogosml.errors import (
     BatchFailedError,
     DownstreamError,
     InvalidRecordError,
+    PayloadTooLargeError,
 )
 from agogosml.retry import Backoff
 from agogosml.services.input_reader.commits import CommitTracker
@@ -236,6 +239,10 @@ class InputReader:
         while True:
             try:
                 refused = await self._post(batch)
+            except PayloadTooLargeError as error:
+                if len(batch) > 1:
+                    break  # above the app's request limits: send it in halves
+                return [Rejection(batch[0].record, "too_large_for_app", str(error))]
             except BadRequestError as error:
                 # The app refused the whole batch: keep every record, with the app's reason.
                 return [Rejection(item.record, "rejected_by_app", str(error)) for item in batch]
