@@ -112,6 +112,30 @@ class ScoredEvent:
                    prediction=prediction, scores=scores, scored_at_ms=scored_at)
 
 
+SCORED_EVENT_FIELDS = frozenset({"id", "subject", "time", "model", "prediction", "scores",
+                                 "scored_at"})
+
+
+def is_plain_scored_event(item: Any) -> bool:
+    """True when `item` is a scored event in its common form (exactly the documented
+    fields, a scalar prediction, float scores), which can be written as it is. About a
+    third of the cost of ScoredEvent.from_json, which decides every other case."""
+    if type(item) is not dict or item.keys() != SCORED_EVENT_FIELDS:
+        return False
+    event_id, subject, model, scores = item["id"], item["subject"], item["model"], item["scores"]
+    return (type(event_id) is str and event_id != ""
+            and (subject is None or type(subject) is str)
+            and _is_int64(item["time"]) and _is_int64(item["scored_at"])
+            and type(model) is dict and model.keys() == _MODEL_FIELDS
+            and type(model["name"]) is str and type(model["version"]) is str
+            and _is_scalar(item["prediction"]) and type(scores) is dict
+            and all(type(name) is str and type(value) is float and math.isfinite(value)
+                    for name, value in scores.items()))
+
+
+_MODEL_FIELDS = frozenset({"name", "version"})
+
+
 @functools.lru_cache(maxsize=64)
 def _model_ref(name: str, version: str) -> ModelRef:
     """Every event of a batch names the same model: one ModelRef for all of them."""

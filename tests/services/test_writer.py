@@ -12,8 +12,9 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agogosml.errors import AgogosmlError, RecordTooLargeError, SinkError
-from agogosml.services.output_writer.service import create_app
+from agogosml.envelope import ScoredEvent, is_plain_scored_event
+from agogosml.errors import AgogosmlError, BadRequestError, RecordTooLargeError, SinkError
+from agogosml.services.output_writer.service import create_app, to_record
 from agogosml.streaming.base import OutRecord
 from tests.servers import run_server
 
@@ -161,3 +162,28 @@ def test_oversized_requests_are_refused_before_they_are_read(
     assert "at most 3" in many.json()["detail"]
     assert len(sink.written) == before
     assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+PLAIN = {"id": "e1", "subject": None, "time": 1, "model": {"name": "m", "version": "1"},
+         "prediction": 1, "scores": {"0": 0.25, "1": 0.75}, "scored_at": 2}
+
+
+@pytest.mark.parametrize("item", [
+    PLAIN,
+    dict(PLAIN, extra="dropped"),
+    dict(PLAIN, scores={"0": 1}),
+    {k: v for k, v in PLAIN.items() if k != "subject"},
+    dict(PLAIN, prediction=[1, "a"]),
+])
+def test_the_fast_path_writes_what_the_full_check_would(item: dict[str, Any]) -> None:
+    full = ScoredEvent.from_json(item).to_json()
+    assert orjson.loads(to_record(0, item).value) == full
+    assert is_plain_scored_event(item) == (item is PLAIN)
+
+
+@pytest.mark.parametrize("item", [dict(PLAIN, scores={"0": float("nan")}),
+                                  dict(PLAIN, time=2**63), dict(PLAIN, id=""),
+                                  dict(PLAIN, model={"name": "m", "version": 1})])
+def test_the_fast_path_lets_nothing_bad_through(item: dict[str, Any]) -> None:
+    with pytest.raises(BadRequestError):
+        to_record(0, item)

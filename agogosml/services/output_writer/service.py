@@ -14,7 +14,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry
 
-from agogosml.envelope import SCORED_EVENT_SCHEMA, ScoredEvent, decode_batch, dumps
+from agogosml.envelope import (
+    SCORED_EVENT_SCHEMA,
+    ScoredEvent,
+    decode_batch,
+    dumps,
+    is_plain_scored_event,
+)
 from agogosml.errors import BadRequestError, SinkError
 from agogosml.services.output_writer.metrics import WriterMetrics
 from agogosml.streaming.base import OutRecord, Sink
@@ -50,6 +56,8 @@ WRITE_OPERATION: dict[str, Any] = {
 
 def to_record(index: int, item: Any) -> OutRecord:
     """The record as the documented shape only: fields the writer does not know are dropped."""
+    if is_plain_scored_event(item):
+        return OutRecord(value=dumps(item), key=item["id"].encode())
     try:
         event = ScoredEvent.from_json(item)
     except BadRequestError as error:
