@@ -45,12 +45,19 @@ async def retry_until_done(
             return await operation()
         except DownstreamError as error:
             on_failure()
-            if giving_up.is_set():
-                raise
-            delay = backoff.delay(attempt)
-            log.warning("%s failed, retrying", what,
-                        extra={"error": str(error), "attempt": attempt + 1,
-                               "retry_in_s": round(delay, 3)})
+            await wait_to_retry(error, backoff, attempt, giving_up, what)
             attempt += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(giving_up.wait(), delay)
+
+
+async def wait_to_retry(error: DownstreamError, backoff: Backoff, attempt: int,
+                        giving_up: asyncio.Event, what: str) -> None:
+    """After failed attempt number `attempt` (from 0): log it and wait the backoff's delay,
+    cut short by `giving_up`. Once `giving_up` is set, re-raises `error` instead."""
+    if giving_up.is_set():
+        raise error
+    delay = backoff.delay(attempt)
+    log.warning("%s failed, retrying", what,
+                extra={"error": str(error), "attempt": attempt + 1,
+                       "retry_in_s": round(delay, 3)})
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(giving_up.wait(), delay)

@@ -130,7 +130,8 @@ async def group_caught_up(bootstrap: str, group: str, topic: str) -> bool:
         committed = await committed_offsets(bootstrap, group, topic)
     except KafkaError:
         return False
-    return bool(ends) and all(committed.get(p, -1) >= end for p, end in ends.items())
+    # A partition nothing was ever written to (end 0) has nothing to commit.
+    return bool(ends) and all(committed.get(p, 0) >= end for p, end in ends.items())
 
 
 async def read_topic(bootstrap: str, topic: str, timeout_s: float = 60) -> list[dict[str, Any]]:

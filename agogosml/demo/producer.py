@@ -11,6 +11,7 @@ only show up downstream as a load spike the outage did not cause.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -50,7 +51,8 @@ async def produce(sink: Sink, count: int, rate_per_s: float, seed: int = 11,
         if count:
             size = min(size, count - sent)
         records = [OutRecord(value=orjson.dumps(_unique(pool, sent + i))) for i in range(size)]
-        await _send(sink, records, backoff, giving_up)
+        await retry_until_done(functools.partial(sink.send, records), backoff, giving_up,
+                               "sending demo events")
         sent += size
         ahead = (sent - paced_sent) / rate_per_s - (time.monotonic() - paced_from)
         if ahead < -MAX_BEHIND_S:
@@ -62,9 +64,3 @@ async def produce(sink: Sink, count: int, rate_per_s: float, seed: int = 11,
         if ahead > 0:
             await asyncio.sleep(ahead)  # pacing to the requested rate, not waiting on a condition
     return sent
-
-
-async def _send(sink: Sink, records: list[OutRecord], backoff: Backoff,
-                giving_up: asyncio.Event) -> None:
-    await retry_until_done(lambda: sink.send(records), backoff, giving_up,
-                           "sending demo events")

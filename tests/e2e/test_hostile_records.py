@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -30,6 +30,7 @@ from agogosml.demo.data import events
 from agogosml.localstack.broker import KafkaBroker, free_port
 from agogosml.localstack.processes import ServiceProcess
 from tests.conftest import Registry
+from tests.kafka_helpers import group_caught_up, read_topic, wait_for
 
 PARTITIONS = 2
 REASONS_SEEN: Counter[str] = Counter()
@@ -185,57 +186,17 @@ async def _produce(bootstrap: str, topic: str,
     return [(m.partition, m.offset) for m in metadata]
 
 
-async def _wait_committed(stack: Stack, positions: list[tuple[int, int]],
-                          timeout_s: float) -> None:
-    wanted: dict[int, int] = {}
-    for partition, offset in positions:
-        wanted[partition] = max(wanted.get(partition, -1), offset + 1)
-    probe = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=stack.group,
-                             enable_auto_commit=False)
-    await probe.start()
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                committed = {p: await probe.committed(TopicPartition(stack.input_topic, p))
-                             for p in wanted}
-                if all((committed[p] or 0) >= end for p, end in wanted.items()):
-                    return
-                await asyncio.sleep(0.2)  # polling the group's committed offsets
-    finally:
-        await probe.stop()
-
-
-async def _read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """Everything on `topic` now (its end offsets read first)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = consumer.assignment() or {TopicPartition(topic, p)
-                                                for p in consumer.partitions_for_topic(topic)
-                                                or ()}
-        ends = await consumer.end_offsets(list(partitions))
-        out: list[dict[str, Any]] = []
-        async with asyncio.timeout(30):
-            for tp, end in ends.items():
-                while await consumer.position(tp) < end:
-                    batches = await consumer.getmany(tp, timeout_ms=200)
-                    out.extend(orjson.loads(m.value) for ms in batches.values() for m in ms)
-    finally:
-        await consumer.stop()
-    return out
-
-
 async def _account(stack: Stack, tag: str,
                    values: list[bytes | None]) -> dict[int, dict[str, Any]]:
     """Checks every record was scored or dead-lettered exactly once; returns the dead
     letters by the position of their record in `values`."""
     positions = await _produce(stack.bootstrap, stack.input_topic, values)
-    await _wait_committed(stack, positions, timeout_s=90)
-    letters = [x for x in await _read_all(stack.bootstrap, stack.deadletter_topic)
+    await wait_for(lambda: group_caught_up(stack.bootstrap, stack.group, stack.input_topic),
+                   90, "the reader to commit every record")
+    letters = [x for x in await read_topic(stack.bootstrap, stack.deadletter_topic)
                if x["source"]["stream"] == stack.input_topic
                and (int(x["source"]["partition"]), x["source"]["offset"]) in set(positions)]
-    scored = [x for x in await _read_all(stack.bootstrap, stack.output_topic)
+    scored = [x for x in await read_topic(stack.bootstrap, stack.output_topic)
               if x["id"].startswith(f"{tag}-")]
 
     REASONS_SEEN.update(x["reason"] + ("/minimal" if x.get("minimal") else "")

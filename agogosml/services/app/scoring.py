@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,15 +75,10 @@ class Scorer:
     async def score(self, model: LoadedModel, events: list[Event]) -> BatchResult:
         if not self._inline(model, len(events)):
             return await asyncio.to_thread(self._in_thread, model, events)
-        started = time.perf_counter()
-        try:
-            scores = _score_all(model, events)
-        except ModelInputError:
+        result = self._vectorized(model, events, self._loop_cost_s, time.perf_counter)
+        if result is None:
             return await asyncio.to_thread(_bisect, model, events)
-        finally:
-            self._observe(self._loop_cost_s, model.ref, time.perf_counter() - started,
-                          len(events))
-        return _result(model, list(enumerate(events)), scores)
+        return result
 
     def _inline(self, model: LoadedModel, count: int) -> bool:
         cpu = self._cpu_cost_s.get(model.ref)
@@ -91,14 +87,21 @@ class Scorer:
             and self._loop_cost_s.get(model.ref, 0.0) <= self.inline_budget_s
 
     def _in_thread(self, model: LoadedModel, events: list[Event]) -> BatchResult:
-        started = time.thread_time()
+        result = self._vectorized(model, events, self._cpu_cost_s, time.thread_time)
+        return _bisect(model, events) if result is None else result
+
+    def _vectorized(self, model: LoadedModel, events: list[Event],
+                    costs: dict[ModelRef, float],
+                    clock: Callable[[], float]) -> BatchResult | None:
+        """One call for the whole batch, its cost (by `clock`) noted in `costs`; None
+        when the model refuses the batch."""
+        started = clock()
         try:
             scores = _score_all(model, events)
         except ModelInputError:
-            return _bisect(model, events)
+            return None
         finally:
-            self._observe(self._cpu_cost_s, model.ref, time.thread_time() - started,
-                          len(events))
+            self._observe(costs, model.ref, clock() - started, len(events))
         return _result(model, list(enumerate(events)), scores)
 
     def _observe(self, costs: dict[ModelRef, float], ref: ModelRef, seconds: float,

@@ -196,19 +196,13 @@ def _named(models: ModelHolder, name: str) -> LoadedModel:
 
 
 def _events(items: list[Any]) -> list[Event]:
-    try:
-        return [Event.from_json(item) for item in items]
-    except BadRequestError as error:
-        index = next(n for n, item in enumerate(items) if not _valid(item))
-        raise BadRequestError(f"events[{index}]: {error}") from None
-
-
-def _valid(item: Any) -> bool:
-    try:
-        Event.from_json(item)
-    except BadRequestError:
-        return False
-    return True
+    events: list[Event] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(Event.from_json(item))
+        except BadRequestError as error:
+            raise BadRequestError(f"events[{index}]: {error}") from None
+    return events
 
 
 def _respond(content: dict[str, Any]) -> JsonResponse:

@@ -41,7 +41,7 @@ from agogosml.errors import (
     InvalidRecordError,
     PayloadTooLargeError,
 )
-from agogosml.retry import Backoff
+from agogosml.retry import Backoff, wait_to_retry
 from agogosml.services.input_reader.commits import CommitTracker
 from agogosml.services.input_reader.deadletters import DeadLetterWriter, Rejection, short
 from agogosml.services.input_reader.metrics import ReaderMetrics
@@ -269,14 +269,7 @@ class InputReader:
 
     async def _after_failure(self, error: DownstreamError, attempt: int) -> None:
         self.metrics.forward_failures.inc()
-        if self._abandon.is_set():
-            raise error
-        delay = self.backoff.delay(attempt)
-        log.warning("forwarding to the app failed, retrying",
-                    extra={"error": str(error), "attempt": attempt + 1,
-                           "retry_in_s": round(delay, 3)})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._abandon.wait(), delay)
+        await wait_to_retry(error, self.backoff, attempt, self._abandon, "forwarding to the app")
 
     async def _post(self, batch: list[Pending]) -> dict[int, str]:
         """One attempt: the app's refusals by position in `batch`."""
