@@ -7,23 +7,38 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+LOCKS := requirements/build.txt requirements/dev.txt
+# Reinstall whenever a lock (or the project's own metadata, for `-e .`) changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCKS) | sha1sum | cut -c1-12)
+# The locks: Linux x86_64, CPython 3.11 (the images' and CI's platform), every file hashed.
+# dev.txt (everything) is resolved first; the others are constrained to its versions.
+COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+  --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" \
+  $(if $(UPGRADE),--upgrade)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install kafka helm kube run test lint bench images compose clean
+.PHONY: help install lock kafka helm kube run test lint bench images compose clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCKS)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements/build.txt -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## create the virtual environment with the project and its tools
+install: $(STAMP) ## create the virtual environment from the dev lock, then the project
+
+lock: ## regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest allowed)
+	test -x $(BIN)/uv || $(MAKE) install
+	$(COMPILE) pyproject.toml --extra dev -o requirements/dev.txt
+	$(COMPILE) pyproject.toml -c requirements/dev.txt -o requirements/core.txt
+	$(COMPILE) pyproject.toml --extra app -c requirements/dev.txt -o requirements/app.txt
+	$(COMPILE) pyproject.toml --extra rollout -c requirements/dev.txt -o requirements/rollout.txt
+	$(COMPILE) requirements/build.in -c requirements/dev.txt -o requirements/build.txt
 
 kafka: ## fetch Apache Kafka's broker from Maven Central into ~/.cache/agogosml (once)
 	@scripts/fetch-kafka.sh >/dev/null

@@ -2,7 +2,8 @@
 
 There is no Docker engine here, so the Dockerfiles are read, linted with hadolint and checked
 against the code they package: the port each service listens on, the module it runs, the
-user it runs as, and what a read-only root filesystem needs.
+user it runs as, what a read-only root filesystem needs, and that they install nothing but
+their service's lock (tests/packaging/test_locks.py checks the locks themselves).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "output_writer": WriterSettings,
 }
 SERVICES = list(SETTINGS)
+LOCKS = {"input_reader": "core", "app": "app", "output_writer": "core"}
+"""The lock (requirements/<name>.txt) each image installs: the reader and writer the core only."""
+BUILD_LOCK = "build"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CONNECTION_STRING|CREDENTIAL|API_KEY", re.I)
 
 
@@ -50,8 +54,11 @@ class Instruction:
 @dataclass(frozen=True)
 class Stage:
     base: str
+    """The image the stage starts from, with build arguments at their defaults."""
     name: str | None
     instructions: tuple[Instruction, ...]
+    written_base: str = ""
+    """...and as the FROM line has it."""
 
     def all(self, keyword: str) -> list[str]:
         return [i.args for i in self.instructions if i.keyword == keyword]
@@ -92,17 +99,31 @@ def parse_instructions(text: str) -> list[Instruction]:
     return instructions
 
 
+def global_args(service: str) -> dict[str, str]:
+    """The build arguments declared before the first FROM, with their defaults."""
+    args: dict[str, str] = {}
+    for instruction in parse_instructions(dockerfile_path(service).read_text()):
+        if instruction.keyword == "FROM":
+            break
+        assert instruction.keyword == "ARG", f"{instruction.keyword} before the first FROM"
+        name, _, default = instruction.args.partition("=")
+        args[name] = default
+    return args
+
+
 def stages(service: str) -> list[Stage]:
     result: list[Stage] = []
+    defaults = global_args(service)
     for instruction in parse_instructions(dockerfile_path(service).read_text()):
         if instruction.keyword == "FROM":
             words = instruction.args.split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            result.append(Stage(words[0], name, ()))
-        else:
-            assert result, f"{instruction.keyword} before the first FROM"
+            base = re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], words[0])
+            result.append(Stage(base, name, (), words[0]))
+        elif result:
             last = result[-1]
-            result[-1] = Stage(last.base, last.name, (*last.instructions, instruction))
+            result[-1] = Stage(last.base, last.name, (*last.instructions, instruction),
+                               last.written_base)
     return result
 
 
@@ -197,11 +218,27 @@ def test_base_images_are_pinned_to_a_python_release(service: str) -> None:
     for current in stages(service):
         if current.base not in names:
             image, _, tag = current.base.partition(":")
-            assert image == "python", current.base
+            assert image == "docker.io/library/python", current.base
             assert re.fullmatch(rf"{re.escape(python_minor)}\.\d+-slim-\w+", tag), (
                 f"{current.base}: pin the Python patch release and the Debian release")
         if current.name:
             names.add(current.name)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_base_image_can_be_pinned_by_digest(service: str) -> None:
+    """The base comes from one build argument, so a digest (`...@sha256:<64 hex>`) pins it,
+    and the file says how; the OCI label names the base actually used."""
+    [first, *rest] = stages(service)
+    assert first.written_base == "${PYTHON_IMAGE}"
+    assert all(s.written_base in {n.name for n in stages(service)} for s in rest)
+    default = global_args(service)["PYTHON_IMAGE"]
+    documented = re.search(r"--build-arg PYTHON_IMAGE=(\S+)@sha256:<digest>",
+                           dockerfile_path(service).read_text())
+    assert documented, "document how to pass a digest"
+    assert documented.group(1) == default
+    assert "PYTHON_IMAGE" in {a.partition("=")[0] for a in runtime(service).all("ARG")}, (
+        "the runtime stage must redeclare the argument for its label to get the value")
 
 
 class _Probe(http.server.BaseHTTPRequestHandler):
@@ -271,18 +308,62 @@ def test_ready_for_a_read_only_root_filesystem(service: str) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_dependencies_install_before_the_source_is_copied(service: str) -> None:
-    """Editing the code rebuilds only the last layers; the dependencies stay cached."""
+    """Editing the code, or even pyproject.toml, rebuilds only the last layers; the
+    dependencies stay cached until the lock changes."""
     steps = [f"{i.keyword} {i.args}" for i in stage(service, "builder").instructions]
+    lock = re.escape(f"requirements/{LOCKS[service]}.txt")
 
     def index(pattern: str) -> int:
         matches = [n for n, step in enumerate(steps) if re.search(pattern, step)]
         assert len(matches) == 1, f"{pattern!r} in {steps}"
         return matches[0]
 
-    assert (index(r"^COPY pyproject\.toml ")
-            < index(r"pip install -r requirements\.txt")
+    assert (index(rf"^COPY {lock} ")
+            < index(rf" pip install --require-hashes -r {lock}$")
+            < index(r"^COPY pyproject\.toml ")
             < index(r"^COPY agogosml/ ")
-            < index(r"pip install --no-deps \.$"))
+            < index(r"pip wheel .*--no-build-isolation .* \.")
+            <= index(r" pip install --no-cache-dir --no-deps /tmp/dist/agogosml-\*\.whl$"))
+
+
+def _pip_commands(service: str) -> list[list[str]]:
+    """Every pip command the builder runs, split into words."""
+    commands = []
+    for run in stage(service, "builder").all("RUN"):
+        for command in re.split(r"&&|;", run):
+            words = shlex.split(command)
+            while words and words[0].startswith("--mount="):
+                words = words[1:]
+            if words and words[0].endswith("pip"):
+                commands.append(words)
+    return commands
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_installs_only_hashed_locks_and_the_project_itself(service: str) -> None:
+    """Nothing is fetched that a lock does not pin and hash: the dependencies come from the
+    service's lock, the build backend from the build lock (no build isolation, which would
+    fetch hatchling unpinned), and the project's own wheel installs without dependencies."""
+    locks = []
+    for words in _pip_commands(service):
+        action = words[1]
+        assert action in {"install", "wheel"}, words
+        if "-r" in words:
+            assert "--require-hashes" in words, words
+            locks.append(words[words.index("-r") + 1])
+        else:
+            assert "--no-deps" in words, f"{words}: an unlocked install"
+            assert action == "install" or "--no-build-isolation" in words, words
+    assert locks == [f"requirements/{LOCKS[service]}.txt", f"requirements/{BUILD_LOCK}.txt"]
+    copied = " ".join(stage(service, "builder").all("COPY")).split()
+    assert set(locks) <= set(copied)
+    # The build backend gets a virtualenv of its own, which stays in the builder (the
+    # runtime copies the service's only); `pip` alone is the service's (first on PATH).
+    venv = stage(service, "base").env()["VIRTUAL_ENV"]
+    builds = [words[0] for words in _pip_commands(service)
+              if f"requirements/{BUILD_LOCK}.txt" in words or words[1] == "wheel"]
+    assert len(builds) == 2, builds
+    assert not any(pip == "pip" or pip.startswith(venv) for pip in builds), builds
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -302,7 +383,7 @@ def test_carries_oci_labels_with_version_and_revision(service: str) -> None:
     assert labels[prefix + "version"] == "${VERSION}"
     assert labels[prefix + "revision"] == "${GIT_SHA}"
     assert labels[prefix + "licenses"] == PYPROJECT["project"]["license"]
-    assert labels[prefix + "base.name"].endswith(stages(service)[0].base)
+    assert labels[prefix + "base.name"] == stages(service)[0].written_base
     args = {a.partition("=")[0] for a in final.all("ARG")}
     assert {"VERSION", "GIT_SHA"} <= args
 
@@ -317,8 +398,8 @@ def test_no_secrets_baked_in(service: str) -> None:
 
 
 def test_the_three_dockerfiles_differ_only_in_their_service() -> None:
-    """One fix applies to all three: the files may differ only in the service's name, port
-    and environment prefix (and their comments and description)."""
+    """One fix applies to all three: the files may differ only in the service's name, port,
+    environment prefix and lock (and their comments and description)."""
 
     def normalized(service: str) -> list[str]:
         text = dockerfile_path(service).read_text()
@@ -330,6 +411,7 @@ def test_the_three_dockerfiles_differ_only_in_their_service() -> None:
             (f"agogosml.services.{service}", "<MODULE>"),
             (f"agogosml-{service.replace('_', '-')}", "<TITLE>"),
             (str(default_port(service)), "<PORT>"),
+            (f"requirements/{LOCKS[service]}.txt", "<LOCK>"),
         ]:
             generic = generic.replace(specific, placeholder)
         return generic.splitlines()

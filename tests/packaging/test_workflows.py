@@ -3,6 +3,7 @@ and deployment only through the rollout tool with its automatic rollback."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,69 @@ def test_manual_promote_and_rollback() -> None:
     trigger = workflow.get("on") or workflow[True]
     options = trigger["workflow_dispatch"]["inputs"]["action"]["options"]
     assert {"promote", "rollback"} <= set(options)
+
+
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?:\s+#\s*(?P<comment>.*))?$")
+
+
+def uses_lines() -> list[tuple[str, int, str, str]]:
+    """Every `uses:` of every workflow: file, line number, reference, trailing comment."""
+    found = []
+    for path in WORKFLOWS:
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            match = USES.match(line)
+            if match:
+                found.append((path.name, number, match["ref"], match["comment"] or ""))
+    return found
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_release_noted() -> None:
+    """A tag can be moved to other code; a commit sha cannot. The comment says which
+    release the sha is, for reviewers and update tools."""
+    found = uses_lines()
+    assert len(found) >= 10, found
+    for name, number, ref, comment in found:
+        action, _, version = ref.partition("@")
+        assert re.fullmatch(r"[0-9a-f]{40}", version), f"{name}:{number}: pin {ref} by sha"
+        assert re.fullmatch(r"v\d+\.\d+\.\d+", comment), (
+            f"{name}:{number}: note the release after the sha (`# vX.Y.Z`), not {comment!r}")
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+", action), ref
+
+
+def test_each_action_is_pinned_to_one_commit_everywhere() -> None:
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for _, _, ref, comment in uses_lines():
+        action, _, sha = ref.partition("@")
+        pins.setdefault(action.lower(), set()).add((sha, comment))
+    assert {action: shas for action, shas in pins.items() if len(shas) > 1} == {}
+
+
+def test_every_pip_install_comes_from_a_hashed_lock() -> None:
+    """The rollout tool (and anything else) is installed from its lock with hashes checked,
+    and the project itself without dependencies and without fetching a build backend."""
+    installs = []
+    for path in WORKFLOWS:
+        for job in load(path.name)["jobs"].values():
+            for step in job["steps"]:
+                for line in str(step.get("run", "")).splitlines():
+                    if re.search(r"\bpip install\b", line):
+                        installs.append(line.split())
+    assert installs
+    for words in installs:
+        if "-r" in words:
+            assert "--require-hashes" in words, words
+            locks = [words[n + 1] for n, word in enumerate(words) if word == "-r"]
+            assert all((ROOT / lock).is_file() for lock in locks), locks
+        else:
+            assert {"--no-deps", "--no-build-isolation"} <= set(words), words
+    deploy = " ".join(str(step.get("run", "")) for step in load("ci.yml")["jobs"]["deploy"]
+                      ["steps"])
+    assert "requirements/rollout.txt" in deploy
+
+
+def test_pip_caches_are_keyed_on_the_locks() -> None:
+    for path in WORKFLOWS:
+        for job in load(path.name)["jobs"].values():
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("actions/setup-python@"):
+                    assert step["with"].get("cache-dependency-path") == "requirements/*.txt"
