@@ -42,6 +42,11 @@ class BatchFailedError(DownstreamError):
     budget after which the reader splits the batch to isolate the records that fail."""
 
 
+class CredentialsRefusedError(DownstreamError):
+    """The next hop refused this service's token (401 or 403). A configuration error, not
+    the records': retried like an outage, so nothing is dead-lettered or lost for it."""
+
+
 class SinkError(DownstreamError):
     """The sink did not confirm a write."""
 
@@ -63,3 +68,11 @@ class InvalidRecordError(AgogosmlError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class UnauthorizedError(AgogosmlError):
+    """A request without an accepted bearer token (or API key) for `realm`."""
+
+    def __init__(self, message: str, realm: str) -> None:
+        super().__init__(message)
+        self.realm = realm

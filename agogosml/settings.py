@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 
 from agogosml.errors import ConfigurationError
 from agogosml.streaming.kafka_settings import KafkaSettings
+from agogosml.web.auth import Credentials, OptionalToken, Token
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -48,3 +49,21 @@ class TransportSettings(KafkaSettings):
     eventhubs_checkpoint_blob_connection_string: SecretStr | None = None
     eventhubs_checkpoint_container: str = "agogosml-checkpoints"
     files_dir: Path = Path("var")
+
+
+class PipelineTokenSettings(BaseSettings):
+    """The bearer token a service sends on the pipeline hops it calls. Required: an
+    unauthenticated pipeline would let anyone who reaches a service write to it."""
+
+    pipeline_token: Token
+
+
+class PipelineAuthSettings(PipelineTokenSettings):
+    """...and checks on the hops it receives. The secondary token is accepted too, never
+    sent: it holds the next token before a rotation switches over, or the previous one
+    after it."""
+
+    pipeline_token_secondary: OptionalToken = None
+
+    def pipeline_credentials(self) -> Credentials:
+        return Credentials(self.pipeline_token, self.pipeline_token_secondary)

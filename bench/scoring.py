@@ -25,6 +25,7 @@ import orjson
 from agogosml.demo.data import FEATURES, events
 from agogosml.localstack.broker import free_port
 from agogosml.localstack.processes import ServiceProcess
+from agogosml.localstack.tokens import new_pipeline_token, pipeline_token_env
 from bench.procs import cpu_seconds
 
 Post = Callable[[httpx.Client, int], None]
@@ -84,19 +85,22 @@ def main() -> None:
         records = events(args.batch, seed=3)
         payloads = [{name: r[name] for name in FEATURES} for r in records]
         ports = {"writer": free_port(), "app": free_port()}
+        token = new_pipeline_token()
+        tokens = pipeline_token_env(token)
         writer = ServiceProcess("output_writer", ports["writer"], {
             "AGOGOSML_WRITER_PORT": str(ports["writer"]), "AGOGOSML_WRITER_SINK": "file",
-            "AGOGOSML_WRITER_FILES_DIR": str(workdir / "out")}, workdir)
+            "AGOGOSML_WRITER_FILES_DIR": str(workdir / "out"), **tokens}, workdir)
         app = ServiceProcess("app", ports["app"], {
             "AGOGOSML_APP_PORT": str(ports["app"]), "AGOGOSML_APP_MODEL_URI": model_uri,
             "AGOGOSML_APP_MLFLOW_TRACKING_URI": tracking_uri,
-            "AGOGOSML_APP_WRITER_URL": writer.url, "AGOGOSML_APP_RELOAD_INTERVAL_S": "0"},
+            "AGOGOSML_APP_WRITER_URL": writer.url, "AGOGOSML_APP_RELOAD_INTERVAL_S": "0",
+            **tokens},
             workdir)
         batch_body = orjson.dumps({"events": [
             {"id": f"e{i}", "time": 0, "subject": None, "payload": p}
             for i, p in enumerate(payloads)]})
         predict_body = orjson.dumps(payloads)
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
 
         def post_batch(client: httpx.Client, _: int) -> None:
             client.post(f"{app.url}/v1/batches", content=batch_body,

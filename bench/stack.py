@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agogosml.localstack.broker import KafkaBroker, free_port
 from agogosml.localstack.processes import ServiceProcess
+from agogosml.localstack.tokens import new_pipeline_token, pipeline_token_env
 from bench.kafka_io import Topics
 from bench.procs import Child
 
@@ -23,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "agogosml" / "demo" / "transaction.schema.json"
 TRAINING_ROWS = 5_000
 SERVICE_PREFIXES = ("AGOGOSML_READER_", "AGOGOSML_APP_", "AGOGOSML_WRITER_")
+BENCH_TOKEN = new_pipeline_token()
 
 
 def forget_service_settings() -> None:
@@ -89,12 +91,14 @@ class Pipeline:
             "AGOGOSML_WRITER_SINK": "kafka",
             "AGOGOSML_WRITER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "AGOGOSML_WRITER_OUTPUT_STREAM": topics.output,
+            **pipeline_token_env(BENCH_TOKEN),
         }, log_dir)
         self.app = ServiceProcess("app", ports["app"], {
             "AGOGOSML_APP_PORT": str(ports["app"]),
             "AGOGOSML_APP_MODEL_URI": infra.model_uri,
             "AGOGOSML_APP_MLFLOW_TRACKING_URI": infra.tracking_uri,
             "AGOGOSML_APP_WRITER_URL": self.writer.url,
+            **pipeline_token_env(BENCH_TOKEN),
         }, log_dir)
         self.reader = ServiceProcess("input_reader", ports["reader"], {
             "AGOGOSML_READER_PORT": str(ports["reader"]),
@@ -108,6 +112,7 @@ class Pipeline:
             "AGOGOSML_READER_ID_FIELD": "transaction_id",
             "AGOGOSML_READER_SUBJECT_FIELD": "customer_id",
             **reader_settings,
+            **pipeline_token_env(BENCH_TOKEN),
         }, log_dir)
 
     @property

@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from agogosml.localstack.broker import free_port
+from agogosml.web.auth import Credentials, bearer_header
 
 
 @contextmanager
@@ -68,3 +70,9 @@ class PredictLoad:
 
     def failures(self) -> list[tuple[int, Any]]:
         return [(status, body) for status, body in self.answers if status != 200]
+
+
+PIPELINE_TOKEN = SecretStr("pipeline-token-for-tests-0123456789")
+"""The bearer token the services under test send and accept on the pipeline hops."""
+PIPELINE = Credentials(PIPELINE_TOKEN)
+PIPELINE_AUTH = bearer_header(PIPELINE_TOKEN)

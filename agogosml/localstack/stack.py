@@ -22,9 +22,11 @@ from pathlib import Path
 from agogosml.localstack.broker import KafkaBroker
 from agogosml.localstack.processes import ChildProcess, ServiceProcess
 from agogosml.localstack.supervisor import Supervisor
+from agogosml.localstack.tokens import new_pipeline_token, pipeline_token_env, save_token
 from agogosml.streaming.topics import ensure_topics
 
 VAR = Path(os.environ.get("AGOGOSML_VAR_DIR", "var"))
+TOKEN_FILE = VAR / "pipeline-token"
 SHADOW_STREAM = "agogosml.shadow"
 DEFAULT_PORTS = {"output_writer": 8001, "app": 8000, "input_reader": 8002}
 """In start order: each one's readiness needs the ones before it."""
@@ -106,6 +108,9 @@ def main() -> None:
     ports = {name: int(_env(PORT_VARIABLES[name], str(port)))
              for name, port in DEFAULT_PORTS.items()}
     env = pipeline_env(broker.bootstrap, tracking_uri, ports)
+    token = os.environ.get("AGOGOSML_PIPELINE_TOKEN") or new_pipeline_token()
+    save_token(token, TOKEN_FILE)
+    env.update(pipeline_token_env(token))
     logs = VAR / "logs"
     shadow = shadow_services(env, logs) if _env("AGOGOSML_DEMO_SHADOW", "") == "1" else []
     os.environ.update(env)
@@ -162,6 +167,10 @@ agogosml is running: demo transactions flow Kafka -> input_reader -> app -> outp
       -d '{{"amount": 912.5, "hour": 3, "distance_from_home_km": 140.0,
            "transactions_last_24h": 9, "merchant_category": "jewelry", "channel": "online",
            "country": "NG", "card_present": false}}'
+
+  the pipeline hop takes the run's token (made fresh by each run, kept in {TOKEN_FILE}):
+    curl -s {app.url}/v1/batches -H "authorization: Bearer $(cat {TOKEN_FILE})" \\
+      -H 'content-type: application/json' -d '{{"events": []}}'
 
   metrics:   {"  ".join(f"{s.url}/metrics" for s in services)}
   readiness: {"  ".join(f"{s.url}/readyz" for s in services)}

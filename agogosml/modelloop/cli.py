@@ -78,7 +78,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     retrain.set_defaults(run=_retrain)
 
     server = commands.add_parser(
-        "retrain-server", help="serve POST /v1/retrain for monitors and erasure jobs")
+        "retrain-server", help="serve POST /v1/retrain for monitors and erasure jobs "
+        "(needs a bearer token in AGOGOSML_RETRAIN_TOKEN)")
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=8005)
     _tracking_args(server)
@@ -269,11 +270,21 @@ def _retrain(args: argparse.Namespace) -> None:
 def _retrain_server(args: argparse.Namespace) -> None:
     import uvicorn
     from fastapi import FastAPI
+    from prometheus_client import CollectorRegistry
 
-    from agogosml.modelloop.http import retrain_router
+    from agogosml.modelloop.http import RetrainServerSettings, retrain_router
+    from agogosml.settings import load_settings
     from agogosml.web.errors import install_error_handlers
+    from agogosml.web.probes import probe_router
+
+    credentials = load_settings(RetrainServerSettings).credentials()
+    registry = CollectorRegistry()
+
+    async def ready() -> dict[str, bool]:
+        return {"serving": True}
 
     app = FastAPI(title="agogosml retrain")
     install_error_handlers(app)
-    app.include_router(retrain_router(_loop_config(args)))
+    app.include_router(probe_router(registry, ready))
+    app.include_router(retrain_router(_loop_config(args), credentials, registry))
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)

@@ -7,14 +7,17 @@ import time
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from agogosml.envelope import dumps, loads
 from agogosml.errors import (
     BadRequestError,
     BatchFailedError,
+    CredentialsRefusedError,
     DownstreamError,
     PayloadTooLargeError,
 )
+from agogosml.web.auth import bearer_header
 
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -24,14 +27,19 @@ class BatchClient:
     unavailable (502, 503, 504, 429: retry later), its subclass BatchFailedError when it
     answered 500 (it failed on this batch, perhaps because of its records), and
     BadRequestError when it refused the batch itself (4xx; PayloadTooLargeError for a
-    413: the same records may go through in smaller batches).
+    413: the same records may go through in smaller batches). A refused token (401, 403)
+    is CredentialsRefusedError, a DownstreamError: no record is to blame for it.
+
+    With a `token`, every POST carries it as a bearer token.
 
     Connections are renewed every `max_connection_age_s`: behind a Kubernetes Service,
     kept-alive connections would otherwise stay on the old pods after a blue/green switch.
     """
 
-    def __init__(self, url: str, timeout_s: float, max_connection_age_s: float = 30.0) -> None:
+    def __init__(self, url: str, timeout_s: float, max_connection_age_s: float = 30.0,
+                 token: SecretStr | None = None) -> None:
         self.url = url
+        self._headers = {**JSON_HEADERS, **bearer_header(token)}
         self.timeout_s = timeout_s
         self.max_connection_age_s = max_connection_age_s
         self.client = self._new_client()
@@ -59,11 +67,14 @@ class BatchClient:
         self._renew_if_old()
         try:
             response = await self.client.post(self.url, content=body,
-                                              headers={**JSON_HEADERS, **(headers or {})})
+                                              headers={**self._headers, **(headers or {})})
         except httpx.HTTPError as error:
             raise DownstreamError(f"{self.url} unreachable: {type(error).__name__}") from error
         if response.status_code == 500:
             raise BatchFailedError(f"{self.url} failed on the batch (500)")
+        if response.status_code in (401, 403):
+            raise CredentialsRefusedError(f"{self.url} refused this service's token "
+                                          f"({response.status_code}): check the pipeline token")
         if response.status_code >= 500 or response.status_code == 429:
             raise DownstreamError(f"{self.url} answered {response.status_code}")
         if response.status_code == 413:

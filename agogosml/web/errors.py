@@ -16,12 +16,14 @@ from agogosml.errors import (
     ModelNotFoundError,
     NotReadyError,
     PayloadTooLargeError,
+    UnauthorizedError,
 )
 from agogosml.web.responses import JsonResponse
 
 log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[AgogosmlError], int], ...] = (
+    (UnauthorizedError, 401),
     (PayloadTooLargeError, 413),
     (ModelInputError, 422),
     (BadRequestError, 400),
@@ -46,7 +48,10 @@ async def _agogosml_error(request: Request, error: Exception) -> JsonResponse:
     if status >= 500:
         log.warning("request failed", extra={"path": request.url.path, "status": status,
                                              "error": type(error).__name__})
-    return JsonResponse({"error": type(error).__name__, "detail": str(error)}, status_code=status)
+    headers = ({"www-authenticate": f'Bearer realm="{error.realm}"'}
+               if isinstance(error, UnauthorizedError) else None)
+    return JsonResponse({"error": type(error).__name__, "detail": str(error)}, status_code=status,
+                        headers=headers)
 
 
 async def _validation_error(request: Request, error: Exception) -> JsonResponse:

@@ -14,8 +14,10 @@ import pytest
 
 from agogosml.localstack.broker import KafkaBroker, free_port
 from agogosml.localstack.processes import ServiceProcess
+from agogosml.localstack.tokens import pipeline_token_env
 from agogosml.services.input_reader.settings import ReaderSettings
 from tests.conftest import Registry
+from tests.servers import PIPELINE_TOKEN
 
 READER_BATCH_MAX_SIZE = 50
 READER_MAX_IN_FLIGHT: int = ReaderSettings.model_fields["max_in_flight"].default
@@ -56,6 +58,7 @@ def writer_process(bootstrap: str, output_topic: str, log_dir: Path) -> ServiceP
         "AGOGOSML_WRITER_SINK": "kafka",
         "AGOGOSML_WRITER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "AGOGOSML_WRITER_OUTPUT_STREAM": output_topic,
+        **pipeline_token_env(PIPELINE_TOKEN.get_secret_value()),
     }, log_dir)
 
 
@@ -67,6 +70,7 @@ def app_process(registry: Registry, writer: ServiceProcess, log_dir: Path) -> Se
         "AGOGOSML_APP_MLFLOW_TRACKING_URI": registry.tracking_uri,
         "AGOGOSML_APP_WRITER_URL": writer.url,
         "AGOGOSML_APP_WRITER_TIMEOUT_S": "15",
+        **pipeline_token_env(PIPELINE_TOKEN.get_secret_value()),
     }, log_dir)
 
 
@@ -90,6 +94,7 @@ def reader_process(bootstrap: str, topic_prefix: str, app: ServiceProcess, schem
         "AGOGOSML_READER_BATCH_MAX_SIZE": str(READER_BATCH_MAX_SIZE),
         "AGOGOSML_READER_RETRY_MAX_MS": "1000",
         "AGOGOSML_READER_REQUEST_TIMEOUT_S": "20",
+        **pipeline_token_env(PIPELINE_TOKEN.get_secret_value()),
     }, log_dir, label)
 
 

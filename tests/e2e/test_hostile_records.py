@@ -29,8 +29,10 @@ from hypothesis import strategies as st
 from agogosml.demo.data import events
 from agogosml.localstack.broker import KafkaBroker, free_port
 from agogosml.localstack.processes import ServiceProcess
+from agogosml.localstack.tokens import pipeline_token_env
 from tests.conftest import Registry
 from tests.kafka_helpers import group_caught_up, read_topic, wait_for
+from tests.servers import PIPELINE_TOKEN
 
 PARTITIONS = 2
 REASONS_SEEN: Counter[str] = Counter()
@@ -76,15 +78,18 @@ def stack(kafka: KafkaBroker, mlflow_registry: Registry, schema_path_module: Pat
         "AGOGOSML_WRITER_SINK": "kafka",
         "AGOGOSML_WRITER_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
         "AGOGOSML_WRITER_OUTPUT_STREAM": f"{prefix}.output",
+        **pipeline_token_env(PIPELINE_TOKEN.get_secret_value()),
     }, logs)
     app = ServiceProcess("app", ports["app"], {
         "AGOGOSML_APP_PORT": str(ports["app"]),
         "AGOGOSML_APP_MODEL_URI": mlflow_registry.model_uri,
         "AGOGOSML_APP_MLFLOW_TRACKING_URI": mlflow_registry.tracking_uri,
         "AGOGOSML_APP_WRITER_URL": writer.url,
+        **pipeline_token_env(PIPELINE_TOKEN.get_secret_value()),
     }, logs)
     reader = ServiceProcess("input_reader", ports["reader"], {
         "AGOGOSML_READER_PORT": str(ports["reader"]),
+        **pipeline_token_env(PIPELINE_TOKEN.get_secret_value()),
         "AGOGOSML_READER_SOURCE": "kafka",
         "AGOGOSML_READER_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
         "AGOGOSML_READER_INPUT_STREAM": f"{prefix}.input",

@@ -14,11 +14,14 @@ import pytest
 from agogosml.demo.data import events
 from agogosml.localstack.broker import KafkaBroker, free_port
 from agogosml.localstack.processes import ServiceProcess
+from agogosml.localstack.tokens import pipeline_token_env
 from agogosml.services.input_reader.shadow import sampled
 from tests.conftest import Registry
 from tests.kafka_helpers import TopicReader, create_topics, ids, produce_json
+from tests.servers import PIPELINE_TOKEN
 
 RATIO = 0.3
+TOKENS = pipeline_token_env(PIPELINE_TOKEN.get_secret_value())
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def shadow_stack(kafka: KafkaBroker, mlflow_registry: Registry, topic_prefix: st
         return ServiceProcess("output_writer", ports[name], {
             "AGOGOSML_WRITER_PORT": str(ports[name]), "AGOGOSML_WRITER_SINK": "kafka",
             "AGOGOSML_WRITER_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-            "AGOGOSML_WRITER_OUTPUT_STREAM": stream}, tmp_path / name)
+            "AGOGOSML_WRITER_OUTPUT_STREAM": stream, **TOKENS}, tmp_path / name)
 
     def app(name: str, shadow_writer: ServiceProcess) -> ServiceProcess:
         return ServiceProcess("app", ports[name], {
@@ -41,7 +44,7 @@ def shadow_stack(kafka: KafkaBroker, mlflow_registry: Registry, topic_prefix: st
             "AGOGOSML_APP_MODEL_URI": mlflow_registry.model_uri,
             "AGOGOSML_APP_MLFLOW_TRACKING_URI": mlflow_registry.tracking_uri,
             "AGOGOSML_APP_WRITER_URL": services["writer"].url,
-            "AGOGOSML_APP_SHADOW_WRITER_URL": shadow_writer.url}, tmp_path / name)
+            "AGOGOSML_APP_SHADOW_WRITER_URL": shadow_writer.url, **TOKENS}, tmp_path / name)
 
     services = {"writer": writer("writer", topics["output"]),
                 "shadow_writer": writer("shadow_writer", topics["shadow"])}
@@ -57,7 +60,7 @@ def shadow_stack(kafka: KafkaBroker, mlflow_registry: Registry, topic_prefix: st
         "AGOGOSML_READER_SHADOW_URL": services["preview"].url,
         "AGOGOSML_READER_SHADOW_SAMPLE_RATIO": str(RATIO),
         "AGOGOSML_READER_SCHEMA_PATH": str(schema_path),
-        "AGOGOSML_READER_ID_FIELD": "transaction_id"}, tmp_path / "reader")
+        "AGOGOSML_READER_ID_FIELD": "transaction_id", **TOKENS}, tmp_path / "reader")
     asyncio.run(create_topics(kafka.bootstrap, topics.values()))
     try:
         for service in services.values():

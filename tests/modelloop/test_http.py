@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from agogosml.modelloop import retrain as retrain_module
 from agogosml.modelloop.http import retrain_router
@@ -17,7 +18,7 @@ from agogosml.modelloop.tracking import Tracking
 from agogosml.modelloop.training import TrainConfig
 from agogosml.web.errors import install_error_handlers
 from tests.modelloop.conftest import named
-from tests.servers import run_server
+from tests.servers import PIPELINE, PIPELINE_AUTH, run_server
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +29,15 @@ def loop(tracking: Tracking, demo_csv: Path) -> LoopConfig:
 @pytest.fixture(scope="module")
 def url(loop: LoopConfig) -> Iterator[str]:
     app = FastAPI()
-    app.include_router(retrain_router(loop))
+    app.include_router(retrain_router(loop, PIPELINE, CollectorRegistry()))
     install_error_handlers(app)
     with run_server(app) as base:
         yield base
 
 
 def test_a_retrain_request_registers_a_challenger(url: str, loop: LoopConfig) -> None:
-    response = httpx.post(f"{url}/v1/retrain", json={"trigger": "schedule"}, timeout=120)
+    response = httpx.post(f"{url}/v1/retrain", headers=PIPELINE_AUTH,
+                          json={"trigger": "schedule"}, timeout=120)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["trigger"] == "schedule"
@@ -46,14 +48,16 @@ def test_a_retrain_request_registers_a_challenger(url: str, loop: LoopConfig) ->
 
 
 def test_an_unknown_trigger_is_refused(url: str) -> None:
-    response = httpx.post(f"{url}/v1/retrain", json={"trigger": "whim"}, timeout=10)
+    response = httpx.post(f"{url}/v1/retrain", headers=PIPELINE_AUTH,
+                          json={"trigger": "whim"}, timeout=10)
     assert response.status_code == 422
     assert response.json()["detail"].startswith("body.trigger: Input should be 'manual'")
 
 
 def test_a_second_retrain_while_one_runs_is_told_to_come_back(url: str) -> None:
     with retrain_module._running:  # as if another retrain held it
-        response = httpx.post(f"{url}/v1/retrain", json={"trigger": "drift"}, timeout=10)
+        response = httpx.post(f"{url}/v1/retrain", headers=PIPELINE_AUTH,
+                              json={"trigger": "drift"}, timeout=10)
     assert response.status_code == 503
     assert response.json() == {"error": "RetrainInProgressError",
                                "detail": "a retrain is already running"}

@@ -20,7 +20,7 @@ from agogosml.services.app.model import load_model
 from agogosml.services.app.reload import ModelHolder
 from agogosml.services.app.service import create_app
 from agogosml.web.client import BatchClient
-from tests.servers import PredictLoad, run_server
+from tests.servers import PIPELINE, PredictLoad, run_server
 
 PROBES = [{name: item[name] for name in FEATURES} for item in events(10, seed=21)]
 
@@ -34,7 +34,7 @@ def test_promote_and_rollback_reach_the_running_app(tracking: Tracking, demo_csv
     registry.promote(looped)
     uri = "models:/looped@champion"
     app = create_app(ModelHolder(load_model(uri)), BatchClient("http://127.0.0.1:9/v1/b", 1.0),
-                     CollectorRegistry(), "http://127.0.0.1:9/healthz", model_uri=uri,
+                     CollectorRegistry(), "http://127.0.0.1:9/healthz", PIPELINE, model_uri=uri,
                      reload_interval_s=0.2)
     with run_server(app) as url, PredictLoad(url, PROBES) as load:
         load.wait_for_version(str(first.registered_version))

@@ -21,7 +21,7 @@ from agogosml.services.output_writer.service import create_app as create_writer
 from agogosml.streaming.files import JsonLinesSink
 from agogosml.web.client import BatchClient
 from tests.conftest import Registry
-from tests.servers import run_server
+from tests.servers import PIPELINE, PIPELINE_AUTH, PIPELINE_TOKEN, run_server
 
 RECORDS = [{name: item[name] for name in FEATURES} for item in events(3, seed=5)]
 COLUMNS = list(FEATURES)
@@ -32,13 +32,14 @@ def stack(mlflow_registry: Registry,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The app between a production writer and a shadow writer, each writing a file."""
     folder = tmp_path_factory.mktemp("writers")
-    writer = create_writer(JsonLinesSink(folder / "scored.jsonl"), CollectorRegistry())
-    shadow = create_writer(JsonLinesSink(folder / "shadow.jsonl"), CollectorRegistry())
+    writer = create_writer(JsonLinesSink(folder / "scored.jsonl"), CollectorRegistry(), PIPELINE)
+    shadow = create_writer(JsonLinesSink(folder / "shadow.jsonl"), CollectorRegistry(), PIPELINE)
     with run_server(writer) as writer_url, run_server(shadow) as shadow_url:
         app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
-                         BatchClient(f"{writer_url}/v1/batches", 10.0), CollectorRegistry(),
-                         writer_health_url=f"{writer_url}/healthz",
-                         shadow_writer=BatchClient(f"{shadow_url}/v1/batches", 10.0))
+                         BatchClient(f"{writer_url}/v1/batches", 10.0, token=PIPELINE_TOKEN),
+                         CollectorRegistry(), writer_health_url=f"{writer_url}/healthz",
+                         pipeline=PIPELINE, shadow_writer=BatchClient(
+                             f"{shadow_url}/v1/batches", 10.0, token=PIPELINE_TOKEN))
         with run_server(app) as app_url:
             yield app_url, folder / "scored.jsonl"
 
@@ -50,7 +51,7 @@ def app_url(stack: tuple[str, Path]) -> str:
 
 def post(url: str, body: Any) -> httpx.Response:
     return httpx.post(url, content=orjson.dumps(body),
-                      headers={"content-type": "application/json"}, timeout=10)
+                      headers={**PIPELINE_AUTH, "content-type": "application/json"}, timeout=10)
 
 
 def expected_classes(mlflow_registry: Registry) -> list[int]:
@@ -110,7 +111,7 @@ BAD_BODIES: dict[str, tuple[bytes, int, str]] = {
 @pytest.mark.parametrize("case", list(BAD_BODIES))
 def test_predict_rejects_bad_bodies_with_a_message(app_url: str, case: str) -> None:
     body, status, fragment = BAD_BODIES[case]
-    response = httpx.post(f"{app_url}/predict", content=body, timeout=10)
+    response = httpx.post(f"{app_url}/predict", headers=PIPELINE_AUTH, content=body, timeout=10)
     assert response.status_code == status, response.text
     assert fragment in response.json()["detail"]
 
@@ -141,7 +142,7 @@ def test_pipeline_batches_are_written_before_the_answer(
 ])
 def test_pipeline_endpoint_rejects_malformed_batches(app_url: str, body: bytes,
                                                      fragment: str) -> None:
-    response = httpx.post(f"{app_url}/v1/batches", content=body, timeout=10)
+    response = httpx.post(f"{app_url}/v1/batches", headers=PIPELINE_AUTH, content=body, timeout=10)
     assert response.status_code == 400
     assert fragment in response.json()["detail"]
 
@@ -216,7 +217,7 @@ def test_shadow_batches_go_to_the_shadow_writer_only(stack: tuple[str, Path],
     app_url, output = stack
     batch = [{"id": "shadow-1", "time": 1, "subject": None, "payload": RECORDS[0]}]
     response = httpx.post(f"{app_url}/v1/batches", content=orjson.dumps({"events": batch}),
-                          headers={SHADOW_HEADER: "1"}, timeout=10)
+                          headers={**PIPELINE_AUTH, SHADOW_HEADER: "1"}, timeout=10)
     assert response.status_code == 200, response.text
     shadow = [orjson.loads(line) for line in
               output.with_name("shadow.jsonl").read_bytes().splitlines()]
@@ -228,11 +229,11 @@ def test_shadow_batches_go_to_the_shadow_writer_only(stack: tuple[str, Path],
 def test_without_a_shadow_writer_shadow_batches_are_refused(mlflow_registry: Registry) -> None:
     app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
                      BatchClient("http://127.0.0.1:9/v1/batches", 1.0), CollectorRegistry(),
-                     writer_health_url="http://127.0.0.1:9/healthz")
+                     writer_health_url="http://127.0.0.1:9/healthz", pipeline=PIPELINE)
     batch = [{"id": "s", "time": 1, "subject": None, "payload": RECORDS[0]}]
     with run_server(app) as app_url:
         response = httpx.post(f"{app_url}/v1/batches", content=orjson.dumps({"events": batch}),
-                              headers={SHADOW_HEADER: "1"}, timeout=10)
+                              headers={**PIPELINE_AUTH, SHADOW_HEADER: "1"}, timeout=10)
     assert response.status_code == 400
     assert "AGOGOSML_APP_SHADOW_WRITER_URL" in response.json()["detail"]
 
@@ -245,12 +246,13 @@ def test_shadow_agreement_with_production_is_counted(stack: tuple[str, Path],
     production = post(f"{app_url}/v1/batches", {"events": batch})
     assert "predictions" not in production.json(), "only echoed when asked"
     echoed = httpx.post(f"{app_url}/v1/batches", content=orjson.dumps({"events": batch}),
-                        headers={ECHO_HEADER: "predictions"}, timeout=10).json()["predictions"]
+                        headers={**PIPELINE_AUTH, ECHO_HEADER: "predictions"},
+                        timeout=10).json()["predictions"]
     assert echoed == {f"agree-{i}": c for i, c in enumerate(expected_classes(mlflow_registry))}
     reference = dict(echoed, **{"agree-0": 1 - echoed["agree-0"]})  # one disagreement
     response = httpx.post(f"{app_url}/v1/batches",
                           content=orjson.dumps({"events": batch, "reference": reference}),
-                          headers={SHADOW_HEADER: "1"}, timeout=10)
+                          headers={**PIPELINE_AUTH, SHADOW_HEADER: "1"}, timeout=10)
     assert response.status_code == 200
     text = httpx.get(f"{app_url}/metrics").text
     assert "agogosml_app_shadow_compared_total 3.0" in text
@@ -262,7 +264,8 @@ def small_app(mlflow_registry: Registry) -> Iterator[str]:
     """An app with small request limits, whose writer is never reached."""
     app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
                      BatchClient("http://127.0.0.1:9/v1/batches", 1.0), CollectorRegistry(),
-                     writer_health_url="http://127.0.0.1:9/healthz", max_predict_records=2,
+                     writer_health_url="http://127.0.0.1:9/healthz", pipeline=PIPELINE,
+                     max_predict_records=2,
                      max_body_bytes=4_096, max_batch_events=2)
     with run_server(app) as url:
         yield url
@@ -277,7 +280,7 @@ def test_oversized_bodies_are_refused_before_they_are_read(small_app: str, path:
                                                            chunked: bool) -> None:
     body = orjson.dumps({"events": [], "padding": "x" * 5_000})
     content: Any = iter([body[:1_000], body[1_000:]]) if chunked else body
-    response = httpx.post(f"{small_app}{path}", content=content, timeout=10)
+    response = httpx.post(f"{small_app}{path}", headers=PIPELINE_AUTH, content=content, timeout=10)
     assert response.status_code == 413, response.text
     assert "4096 bytes" in response.json()["detail"]
 
@@ -320,7 +323,7 @@ HOSTILE: dict[str, tuple[str, bytes]] = {
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_hostile_bodies_are_client_errors(app_url: str, case: str) -> None:
     path, body = HOSTILE[case]
-    response = httpx.post(f"{app_url}{path}", content=body, timeout=10)
+    response = httpx.post(f"{app_url}{path}", headers=PIPELINE_AUTH, content=body, timeout=10)
     assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
     assert httpx.get(f"{app_url}/healthz").status_code == 200
     if case == "time beyond int64":

@@ -39,7 +39,7 @@ from agogosml.services.output_writer.service import create_app as create_writer
 from agogosml.streaming.files import JsonLinesSink, JsonLinesSource
 from agogosml.web.client import BatchClient
 from tests.conftest import Registry
-from tests.servers import run_server
+from tests.servers import PIPELINE, PIPELINE_AUTH, PIPELINE_TOKEN, run_server
 
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
@@ -63,17 +63,18 @@ class Services:
 def services(mlflow_registry: Registry,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     folder = tmp_path_factory.mktemp("fuzz")
-    writer = create_writer(JsonLinesSink(folder / "scored.jsonl"), CollectorRegistry())
+    writer = create_writer(JsonLinesSink(folder / "scored.jsonl"), CollectorRegistry(), PIPELINE)
     with run_server(writer) as writer_url:
         app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
-                         BatchClient(f"{writer_url}/v1/batches", 10.0), CollectorRegistry(),
-                         writer_health_url=f"{writer_url}/healthz")
+                         BatchClient(f"{writer_url}/v1/batches", 10.0, token=PIPELINE_TOKEN),
+                         CollectorRegistry(), writer_health_url=f"{writer_url}/healthz",
+                         pipeline=PIPELINE)
         with run_server(app) as app_url:
             registry = CollectorRegistry()
             backoff = Backoff(initial_s=0.01, max_s=0.05)
             reader = InputReader(
                 source=JsonLinesSource(folder / "in.jsonl"),
-                app=BatchClient(f"{app_url}/v1/batches", 5.0),
+                app=BatchClient(f"{app_url}/v1/batches", 5.0, token=PIPELINE_TOKEN),
                 dead_letters=DeadLetterWriter(JsonLinesSink(folder / "dead.jsonl"), backoff),
                 validator=RecordValidator(None, 10_000, "id", None, None),
                 metrics=ReaderMetrics(registry),
@@ -131,7 +132,8 @@ def fuzz_operation(url: str, operation: Any, mode: GenerationMode,
     @FUZZ
     @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     def fuzz(case: Any) -> None:
-        response = case.call(base_url=url, timeout=30)
+        # Authenticated, so that fuzzing reaches past the token check (tested on its own).
+        response = case.call(base_url=url, headers=PIPELINE_AUTH, timeout=30)
         case.validate_response(response, checks=checks)
 
     fuzz()
@@ -179,7 +181,7 @@ def test_arbitrary_json_is_never_a_server_error(services: Services, service: str
                       headers={"content-type": "application/json"}) as client:
 
         def status_of(content: bytes) -> int:
-            return client.post(path, content=content).status_code
+            return client.post(path, headers=PIPELINE_AUTH, content=content).status_code
 
         for body in HOSTILE_BODIES:
             assert status_of(body) < 500, body[:200]

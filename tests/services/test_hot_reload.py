@@ -20,7 +20,7 @@ from agogosml.services.app.reload import ModelHolder
 from agogosml.services.app.service import create_app
 from agogosml.web.client import BatchClient
 from tests.conftest import Registry
-from tests.servers import PredictLoad, run_server
+from tests.servers import PIPELINE, PredictLoad, run_server
 
 PROBES = [{name: item[name] for name in FEATURES} for item in events(20, seed=9)]
 URI = "models:/reloadtest@champion"
@@ -39,7 +39,7 @@ def test_alias_changes_are_followed_without_failed_or_mixed_requests(
     expected: dict[str, list[float]] = {first.version: scores_of(URI)}
     holder = ModelHolder(load_model(URI))
     app = create_app(holder, BatchClient("http://127.0.0.1:9/v1/batches", 1.0),
-                     CollectorRegistry(), "http://127.0.0.1:9/healthz", model_uri=URI,
+                     CollectorRegistry(), "http://127.0.0.1:9/healthz", PIPELINE, model_uri=URI,
                      reload_interval_s=0.2)
     with run_server(app) as url, PredictLoad(url, PROBES) as load:
         load.wait_for_version(first.version)

@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from agogosml.envelope import ECHO_HEADER
 from agogosml.retry import Backoff
@@ -30,7 +31,7 @@ from agogosml.services.input_reader.shadow import ShadowMirror, sampled
 from agogosml.services.input_reader.validation import RecordValidator
 from agogosml.streaming.files import JsonLinesSink, JsonLinesSource
 from agogosml.web.client import BatchClient
-from tests.servers import run_server
+from tests.servers import PIPELINE_AUTH, PIPELINE_TOKEN, run_server
 
 
 @dataclass
@@ -52,6 +53,8 @@ class StandInApp:
         @app.post("/v1/batches")
         async def batches(request: Request) -> Response:
             self.calls += 1
+            if request.headers.get("authorization") != PIPELINE_AUTH["authorization"]:
+                return Response(b'{"detail": "missing bearer token"}', status_code=401)
             document = orjson.loads(await request.body())
             events = document["events"]
             self.references.update(document.get("reference", {}))
@@ -86,15 +89,16 @@ def run_reader(tmp_path: Path) -> Iterator[Callable[..., ReaderUnderTest]]:
     stack: list[Any] = []
 
     def start(app_url: str, shadow_url: str | None = None, stall_ready_s: float = 60,
-              stall_live_s: float = 300) -> ReaderUnderTest:
+              stall_live_s: float = 300, token: SecretStr = PIPELINE_TOKEN) -> ReaderUnderTest:
         registry = CollectorRegistry()
         backoff = Backoff(initial_s=0.01, max_s=0.05)
         metrics = ReaderMetrics(registry)
         shadow = None if shadow_url is None else ShadowMirror(
-            BatchClient(f"{shadow_url}/v1/batches", 5.0), 0.5, metrics, max_in_flight=64)
+            BatchClient(f"{shadow_url}/v1/batches", 5.0, token=token), 0.5, metrics,
+            max_in_flight=64)
         reader = InputReader(
             source=JsonLinesSource(tmp_path / "in.jsonl"),
-            app=BatchClient(f"{app_url}/v1/batches", 5.0),
+            app=BatchClient(f"{app_url}/v1/batches", 5.0, token=token),
             dead_letters=DeadLetterWriter(JsonLinesSink(tmp_path / "dead.jsonl"), backoff),
             validator=RecordValidator(None, 10_000, "id", None, None),
             metrics=metrics,
@@ -147,6 +151,20 @@ def test_a_failing_app_is_retried_without_commits_or_unbounded_buffering(
         wait_for(lambda: reader.checkpoint.exists()
                  and int(reader.checkpoint.read_text()) == size, 5, "the final commit")
     assert reader.metric("agogosml_reader_forward_failures_total") >= 10
+
+
+def test_a_refused_token_blames_no_record(run_reader: Callable[..., ReaderUnderTest]) -> None:
+    """A reader whose token the app refuses (401) is misconfigured; its records are not
+    bad. They are retried, never dead-lettered or committed, until the token is right."""
+    stand_in = StandInApp(lambda events: (200, {"scored": len(events), "rejected": []}))
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url, token=SecretStr("an-old-pipeline-token-0123456789"))
+        write_events(reader.input, 30)
+        wait_for(lambda: stand_in.calls >= 10, 10, "retries")
+        assert not reader.deadletters.exists()
+        assert not reader.checkpoint.exists()
+        assert stand_in.acknowledged == []
+        assert reader.metric("agogosml_reader_forward_failures_total") >= 10
 
 
 def test_records_the_app_refuses_are_dead_lettered_with_its_reason(

@@ -27,7 +27,7 @@ from agogosml.services.app.service import create_app
 from agogosml.services.output_writer.service import create_app as create_writer
 from agogosml.streaming.files import JsonLinesSink
 from agogosml.web.client import BatchClient
-from tests.servers import run_server
+from tests.servers import PIPELINE, PIPELINE_AUTH, PIPELINE_TOKEN, run_server
 
 WAIT_S = 20.0
 
@@ -124,13 +124,15 @@ class GatedModel:
 @pytest.fixture
 def writer_url(tmp_path: Any) -> Iterator[str]:
     with run_server(create_writer(JsonLinesSink(tmp_path / "scored.jsonl"),
-                                  CollectorRegistry())) as url:
+                                  CollectorRegistry(), PIPELINE)) as url:
         yield url
 
 
 def serve(model: GatedModel, writer_url: str) -> Any:
-    app = create_app(ModelHolder(loaded(model)), BatchClient(f"{writer_url}/v1/batches", 30.0),
+    app = create_app(ModelHolder(loaded(model)),
+                     BatchClient(f"{writer_url}/v1/batches", 30.0, token=PIPELINE_TOKEN),
                      CollectorRegistry(), writer_health_url=f"{writer_url}/healthz",
+                     pipeline=PIPELINE,
                      scorer=Scorer(inline_max_events=8))
     return run_server(app)
 
@@ -138,7 +140,8 @@ def serve(model: GatedModel, writer_url: str) -> Any:
 def post_batch(url: str, amounts: list[float]) -> httpx.Response:
     body = {"events": [{"id": f"e{n}", "time": n, "payload": {"amount": a}}
                        for n, a in enumerate(amounts)]}
-    return httpx.post(f"{url}/v1/batches", content=orjson.dumps(body), timeout=WAIT_S * 2)
+    return httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH, content=orjson.dumps(body),
+                      timeout=WAIT_S * 2)
 
 
 def healthz_while_blocked(url: str, model: GatedModel, amounts: list[float]) -> httpx.Response:
@@ -233,7 +236,7 @@ def test_a_malformed_event_is_named_by_its_index_in_small_and_large_batches(
                                     for n in range(count)]
     events[count - 2]["time"] = "yesterday"
     with serve(GatedModel(lambda frame: False), writer_url) as url:
-        response = httpx.post(f"{url}/v1/batches", content=orjson.dumps({"events": events}),
-                              timeout=WAIT_S)
+        response = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH,
+                              content=orjson.dumps({"events": events}), timeout=WAIT_S)
     assert response.status_code == 400
     assert response.json()["detail"].startswith(f"events[{count - 2}]: event 'time'")

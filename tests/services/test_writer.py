@@ -16,7 +16,7 @@ from agogosml.envelope import ScoredEvent, is_plain_scored_event
 from agogosml.errors import AgogosmlError, BadRequestError, RecordTooLargeError, SinkError
 from agogosml.services.output_writer.service import create_app, to_record
 from agogosml.streaming.base import OutRecord
-from tests.servers import run_server
+from tests.servers import PIPELINE, PIPELINE_AUTH, run_server
 
 
 class ScriptedSink:
@@ -55,8 +55,9 @@ BATCH = {"events": [scored("a"), scored("b", prediction=0)]}
 ])
 def test_the_writer_answers_after_the_sink(failure: AgogosmlError | None, status: int) -> None:
     sink = ScriptedSink(failure)
-    with run_server(create_app(sink, CollectorRegistry())) as url:
-        response = httpx.post(f"{url}/v1/batches", content=orjson.dumps(BATCH), timeout=10)
+    with run_server(create_app(sink, CollectorRegistry(), PIPELINE)) as url:
+        response = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH,
+                              content=orjson.dumps(BATCH), timeout=10)
         ready = httpx.get(f"{url}/readyz").status_code
     assert response.status_code == status
     if failure is None:
@@ -71,7 +72,7 @@ def test_the_writer_answers_after_the_sink(failure: AgogosmlError | None, status
 @pytest.fixture(scope="module")
 def writer() -> Iterator[tuple[str, ScriptedSink]]:
     sink = ScriptedSink()
-    app = create_app(sink, CollectorRegistry(), max_body_bytes=4096, max_batch_events=3)
+    app = create_app(sink, CollectorRegistry(), PIPELINE, max_body_bytes=4096, max_batch_events=3)
     with run_server(app) as url:
         yield url, sink
 
@@ -79,8 +80,8 @@ def writer() -> Iterator[tuple[str, ScriptedSink]]:
 def test_records_hold_exactly_the_documented_shape(writer: tuple[str, ScriptedSink]) -> None:
     url, sink = writer
     extra = scored("shape", payload={"name": "Ada"}, prediction=[1, "x", None])
-    response = httpx.post(f"{url}/v1/batches", content=orjson.dumps({"events": [extra]}),
-                          timeout=10)
+    response = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH,
+                          content=orjson.dumps({"events": [extra]}), timeout=10)
     assert response.status_code == 200, response.text
     record = orjson.loads(sink.written[-1].value)
     assert record == {k: v for k, v in extra.items() if k != "payload"}
@@ -122,7 +123,7 @@ def test_malformed_scored_events_are_refused_with_a_reason(
     before = len(sink.written)
     raw = event if isinstance(event, bytes) else orjson.dumps(event)
     body = b'{"events": [' + orjson.dumps(scored("fine")) + b", " + raw + b"]}"
-    response = httpx.post(f"{url}/v1/batches", content=body, timeout=10)
+    response = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH, content=body, timeout=10)
     if case == "an unknown field nested 1,000 deep":
         assert response.status_code == 200, "unknown fields are dropped, however deep"
         return
@@ -141,7 +142,7 @@ def test_malformed_scored_events_are_refused_with_a_reason(
 ])
 def test_unreadable_json_is_a_bad_request(writer: tuple[str, ScriptedSink], body: bytes) -> None:
     url, _ = writer
-    response = httpx.post(f"{url}/v1/batches", content=body, timeout=10)
+    response = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH, content=body, timeout=10)
     assert response.status_code == 400, response.text
 
 
@@ -150,10 +151,10 @@ def test_oversized_requests_are_refused_before_they_are_read(
     url, sink = writer
     before = len(sink.written)
     big = orjson.dumps({"events": [scored("x", subject="s" * 5_000)]})
-    declared = httpx.post(f"{url}/v1/batches", content=big, timeout=10)
-    chunked = httpx.post(f"{url}/v1/batches", content=iter([big[:2_000], big[2_000:]]),
-                         timeout=10)
-    many = httpx.post(f"{url}/v1/batches", timeout=10, content=orjson.dumps(
+    declared = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH, content=big, timeout=10)
+    chunked = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH,
+                         content=iter([big[:2_000], big[2_000:]]), timeout=10)
+    many = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH, timeout=10, content=orjson.dumps(
         {"events": [scored(str(n)) for n in range(4)]}))
     for response in (declared, chunked, many):
         assert response.status_code == 413, response.text

@@ -8,9 +8,19 @@ import sys
 import pytest
 
 from agogosml.errors import ConfigurationError
+from agogosml.localstack.tokens import pipeline_token_env
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.services.output_writer.settings import WriterSettings
 from agogosml.settings import load_settings
+from tests.servers import PIPELINE_TOKEN
+
+
+@pytest.fixture(autouse=True)
+def pipeline_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service needs one (tests/services/test_auth.py shows it refuses to start without)."""
+    for variable, value in pipeline_token_env(PIPELINE_TOKEN.get_secret_value()).items():
+        monkeypatch.setenv(variable, value)
+
 
 CONNECTION = ("Endpoint=sb://agogo.servicebus.windows.net/;SharedAccessKeyName=send;"
               "SharedAccessKey=c2VjcmV0;EntityPath=input")
@@ -52,7 +62,9 @@ def test_event_hubs_kafka_endpoint_from_a_connection_string(
 
 def test_secrets_do_not_show_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGOGOSML_WRITER_KAFKA_EVENTHUBS_CONNECTION_STRING", CONNECTION)
-    assert "c2VjcmV0" not in repr(load_settings(WriterSettings))
+    shown = repr(load_settings(WriterSettings))
+    assert "c2VjcmV0" not in shown
+    assert PIPELINE_TOKEN.get_secret_value() not in shown
 
 
 @pytest.mark.parametrize(("module", "variable", "value", "message"), [
@@ -64,7 +76,8 @@ def test_secrets_do_not_show_in_the_settings_repr(monkeypatch: pytest.MonkeyPatc
 ])
 def test_a_service_with_a_bad_setting_exits_at_start(module: str, variable: str, value: str,
                                                      message: str) -> None:
-    finished = subprocess.run([sys.executable, "-m", module], env={variable: value,
-                              "PATH": "/usr/bin:/bin"}, capture_output=True, timeout=120)
+    tokens = pipeline_token_env(PIPELINE_TOKEN.get_secret_value())
+    finished = subprocess.run([sys.executable, "-m", module], env={
+        variable: value, "PATH": "/usr/bin:/bin", **tokens}, capture_output=True, timeout=120)
     assert finished.returncode == 2
     assert message in finished.stderr.decode()

@@ -21,16 +21,20 @@ def build() -> tuple[FastAPI, AppSettings]:
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     app = create_app(
         ModelHolder(load_model(settings.model_uri)),
-        BatchClient(f"{settings.writer_url}/v1/batches", settings.writer_timeout_s),
+        BatchClient(f"{settings.writer_url}/v1/batches", settings.writer_timeout_s,
+                    token=settings.pipeline_token),
         CollectorRegistry(),
         writer_health_url=f"{settings.writer_url}/healthz",
+        pipeline=settings.pipeline_credentials(),
+        api_keys=settings.api_credentials(),
         max_predict_records=settings.max_predict_records,
         model_uri=settings.model_uri,
         reload_interval_s=settings.reload_interval_s,
         max_body_bytes=settings.max_body_bytes,
         max_batch_events=settings.max_batch_events,
         shadow_writer=None if settings.shadow_writer_url is None else BatchClient(
-            f"{settings.shadow_writer_url}/v1/batches", settings.writer_timeout_s),
+            f"{settings.shadow_writer_url}/v1/batches", settings.writer_timeout_s,
+            token=settings.pipeline_token),
     )
     return app, settings
 

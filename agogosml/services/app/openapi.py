@@ -61,6 +61,7 @@ INFER_ANSWER: JsonObject = {
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "content": {"application/json": {"schema": ERROR}}}
     for status, text in ((400, "the body cannot be read"),
+                         (401, "no accepted bearer token (pipeline token or API key)"),
                          (413, "the body or its record count is too large"),
                          (422, "the model refuses the records"),
                          (503, "not ready, or the writer did not answer"))}

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pandas as pd
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from agogosml.envelope import ECHO_HEADER, SHADOW_HEADER, Event, ScoredEvent, decode_batch
@@ -20,6 +20,7 @@ from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.app.model import LoadedModel, Scores
 from agogosml.services.app.reload import ModelHolder, ModelWatcher
 from agogosml.services.app.scoring import Scorer
+from agogosml.web.auth import AuthMetrics, Credentials, Guard
 from agogosml.web.bodies import (
     DEFAULT_MAX_BATCH_EVENTS,
     DEFAULT_MAX_BODY_BYTES,
@@ -32,9 +33,13 @@ from agogosml.web.errors import install_error_handlers
 from agogosml.web.probes import probe_router
 from agogosml.web.responses import JsonResponse
 
+SCORING_ROUTES = frozenset({"/v1/batches", "/predict", "/v2/models/{name}/infer"})
+"""The requests agogosml_app_requests_total counts: what the rollout gate judges a slot on."""
+
 
 def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegistry,
-               writer_health_url: str, max_predict_records: int = 10_000,
+               writer_health_url: str, pipeline: Credentials,
+               api_keys: Credentials | None = None, max_predict_records: int = 10_000,
                model_uri: str | None = None, reload_interval_s: float = 0.0,
                shadow_writer: BatchClient | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -43,8 +48,15 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
     """`model_uri` with an alias and a positive `reload_interval_s` make the app follow
     the alias and hot-swap new versions. Batches marked as shadow traffic go to
     `shadow_writer`, never to `writer`, so either colour can serve either role and a
-    blue/green switch is only a change of Service selectors."""
+    blue/green switch is only a change of Service selectors.
+
+    `/v1/batches` takes only the `pipeline` tokens (from the reader). With `api_keys`,
+    `/predict` and the OIP model routes take only those; without, they are open."""
     metrics = AppMetrics(registry)
+    auth_metrics = AuthMetrics(registry)
+    from_pipeline = [Depends(Guard(pipeline, auth_metrics, "pipeline"))]
+    from_clients = ([] if api_keys is None
+                    else [Depends(Guard(api_keys, auth_metrics, "api-key"))])
     batch_scorer = scorer or Scorer()
     metrics.model_info.labels(model=models.current.ref.name,
                               version=models.current.ref.version).set(1)
@@ -76,10 +88,15 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
     @app.middleware("http")
     async def count_requests(request: Request,
                              call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "other")
-        metrics.requests.labels(endpoint=endpoint, status=str(response.status_code)).inc()
+        """Scoring requests only, by status; refused credentials are counted apart
+        (agogosml_auth_refused_total), and an unhandled error counts as the 500 it becomes."""
+        try:
+            response = await call_next(request)
+        except Exception:
+            _count_scoring(request, 500, metrics)
+            raise
+        if response.status_code != 401:
+            _count_scoring(request, response.status_code, metrics)
         return response
 
     app.include_router(probe_router(registry, readiness))
@@ -99,8 +116,9 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
     # Documents the model loaded at start; a hot swap to other columns leaves it behind.
     record = openapi.record_schema(models.current.input_columns, models.current.input_types)
 
-    @app.post("/predict", responses=openapi.ERRORS, openapi_extra=openapi.operation(
-        openapi.predict_request(record), openapi.PREDICT_ANSWER))
+    @app.post("/predict", responses=openapi.ERRORS, dependencies=from_clients,
+              openapi_extra=openapi.operation(openapi.predict_request(record),
+                                              openapi.PREDICT_ANSWER))
     async def predict(request: Request) -> JsonResponse:
         """Score one record, a list of records, or an MLflow scoring body."""
         model = models.current
@@ -109,8 +127,9 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         return _respond({"model": model.ref.to_json(), "predictions": scores.predictions,
                          "scores": scores.scores})
 
-    @app.post("/v1/batches", responses=openapi.ERRORS, openapi_extra=openapi.operation(
-        openapi.batch_request(record), openapi.BATCH_ANSWER))
+    @app.post("/v1/batches", responses=openapi.ERRORS, dependencies=from_pipeline,
+              openapi_extra=openapi.operation(openapi.batch_request(record),
+                                              openapi.BATCH_ANSWER))
     async def score_batch(request: Request) -> JsonResponse:
         """The pipeline hop: score, hand the scored batch to the writer, and answer only
         after the writer acknowledged (else 503, and the reader retries). Records the
@@ -158,16 +177,17 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         ready = all((await readiness()).values())
         return JsonResponse({"ready": ready}, status_code=200 if ready else 503)
 
-    @app.get("/v2/models/{name}")
+    @app.get("/v2/models/{name}", dependencies=from_clients)
     async def oip_metadata(name: str) -> dict[str, Any]:
         return oip.model_metadata(_named(models, name))
 
-    @app.get("/v2/models/{name}/ready")
+    @app.get("/v2/models/{name}/ready", dependencies=from_clients)
     async def oip_model_ready(name: str) -> dict[str, Any]:
         return {"name": _named(models, name).ref.name, "ready": True}
 
     @app.post("/v2/models/{name}/infer", responses={
         **openapi.ERRORS, 404: {"description": "no model of that name"}},
+        dependencies=from_clients,
         openapi_extra=openapi.operation(openapi.infer_request(), openapi.INFER_ANSWER))
     async def oip_infer(name: str, request: Request) -> JsonResponse:
         model = _named(models, name)
@@ -177,6 +197,12 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         return _respond(oip.infer_response(model, scores, request_id))
 
     return app
+
+
+def _count_scoring(request: Request, status: int, metrics: AppMetrics) -> None:
+    endpoint = getattr(request.scope.get("route"), "path", None)
+    if endpoint in SCORING_ROUTES:
+        metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
 
 
 def _compare_with_production(scored: list[ScoredEvent], reference: Any,

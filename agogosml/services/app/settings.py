@@ -5,11 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from agogosml.settings import ServiceSettings
+from agogosml.errors import ConfigurationError
+from agogosml.settings import PipelineAuthSettings, ServiceSettings
+from agogosml.web.auth import Credentials, OptionalToken
 from agogosml.web.bodies import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BODY_BYTES, MIB
 
 
-class AppSettings(ServiceSettings):
+class AppSettings(ServiceSettings, PipelineAuthSettings):
     model_config = SettingsConfigDict(env_prefix="AGOGOSML_APP_", extra="ignore",
                                       protected_namespaces=())
 
@@ -27,3 +29,15 @@ class AppSettings(ServiceSettings):
     """Events per /v1/batches request; more are refused with 413 before any is scored."""
     reload_interval_s: float = Field(default=10.0, ge=0)
     """How often to check a `models:/name@alias` URI for a new version (0: never)."""
+    api_key: OptionalToken = None
+    """When set, /predict and the OIP model routes take only `Authorization: Bearer <key>`."""
+    api_key_secondary: OptionalToken = None
+    """Also accepted, for rotating the API key."""
+
+    def api_credentials(self) -> Credentials | None:
+        if self.api_key is None:
+            if self.api_key_secondary is not None:
+                raise ConfigurationError("AGOGOSML_APP_API_KEY_SECONDARY is set without "
+                                         "AGOGOSML_APP_API_KEY")
+            return None
+        return Credentials(self.api_key, self.api_key_secondary)

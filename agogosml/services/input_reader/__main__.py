@@ -27,13 +27,15 @@ def build() -> tuple[FastAPI, ReaderSettings]:
     shadow = None
     if settings.shadow_url is not None and settings.shadow_sample_ratio > 0:
         shadow = ShadowMirror(BatchClient(f"{settings.shadow_url}/v1/batches",
-                                          settings.request_timeout_s),
+                                          settings.request_timeout_s,
+                                          token=settings.pipeline_token),
                               settings.shadow_sample_ratio, metrics)
     backoff = Backoff(settings.retry_initial_ms / 1000, settings.retry_max_ms / 1000)
     reader = InputReader(
         source=build_source(settings.source, settings, settings.input_stream,
                             settings.consumer_group),
-        app=BatchClient(f"{settings.app_url}/v1/batches", settings.request_timeout_s),
+        app=BatchClient(f"{settings.app_url}/v1/batches", settings.request_timeout_s,
+                        token=settings.pipeline_token),
         dead_letters=DeadLetterWriter(
             build_sink(settings.source, settings, settings.deadletter_stream), backoff,
             settings.deadletter_max_original_bytes),

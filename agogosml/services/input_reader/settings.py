@@ -10,10 +10,15 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from agogosml.errors import ConfigurationError
-from agogosml.settings import ServiceSettings, Transport, TransportSettings
+from agogosml.settings import (
+    PipelineTokenSettings,
+    ServiceSettings,
+    Transport,
+    TransportSettings,
+)
 
 
-class ReaderSettings(ServiceSettings, TransportSettings):
+class ReaderSettings(ServiceSettings, TransportSettings, PipelineTokenSettings):
     model_config = SettingsConfigDict(env_prefix="AGOGOSML_READER_", extra="ignore")
 
     port: int = Field(default=8002, ge=1, le=65535)

@@ -15,7 +15,8 @@ from agogosml.streaming.factory import build_sink
 def build() -> tuple[FastAPI, WriterSettings]:
     settings = load_settings(WriterSettings)
     sink = build_sink(settings.sink, settings, settings.output_stream)
-    return create_app(sink, CollectorRegistry(), max_body_bytes=settings.max_body_bytes,
+    return create_app(sink, CollectorRegistry(), settings.pipeline_credentials(),
+                      max_body_bytes=settings.max_body_bytes,
                       max_batch_events=settings.max_batch_events), settings
 
 

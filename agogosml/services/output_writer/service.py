@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from prometheus_client import CollectorRegistry
 
 from agogosml.envelope import (
@@ -24,6 +24,7 @@ from agogosml.envelope import (
 from agogosml.errors import BadRequestError, SinkError
 from agogosml.services.output_writer.metrics import WriterMetrics
 from agogosml.streaming.base import OutRecord, Sink
+from agogosml.web.auth import AuthMetrics, Credentials, Guard
 from agogosml.web.bodies import (
     DEFAULT_MAX_BATCH_EVENTS,
     DEFAULT_MAX_BODY_BYTES,
@@ -48,6 +49,7 @@ WRITE_OPERATION: dict[str, Any] = {
                                             "properties": {"written": {"type": "integer"}}}}}},
         "400": {"description": "a malformed batch, or a record the sink never takes",
                 "content": ERROR},
+        "401": {"description": "no accepted pipeline token", "content": ERROR},
         "413": {"description": "too many bytes or events", "content": ERROR},
         "503": {"description": "the sink did not confirm; retry", "content": ERROR},
     },
@@ -65,10 +67,12 @@ def to_record(index: int, item: Any) -> OutRecord:
     return OutRecord(value=dumps(event.to_json()), key=event.id.encode())
 
 
-def create_app(sink: Sink, registry: CollectorRegistry,
+def create_app(sink: Sink, registry: CollectorRegistry, pipeline: Credentials,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS) -> FastAPI:
+    """Only the app writes: `/v1/batches` takes only the `pipeline` tokens."""
     metrics = WriterMetrics(registry)
+    guard = Guard(pipeline, AuthMetrics(registry), "pipeline")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -86,7 +90,7 @@ def create_app(sink: Sink, registry: CollectorRegistry,
     install_error_handlers(app)
     app.include_router(probe_router(registry, readiness))
 
-    @app.post("/v1/batches", openapi_extra=WRITE_OPERATION)
+    @app.post("/v1/batches", openapi_extra=WRITE_OPERATION, dependencies=[Depends(guard)])
     async def write_batch(request: Request) -> JsonResponse:
         events = decode_batch(await read_capped(request, max_body_bytes))["events"]
         check_count(len(events), max_batch_events, "events")

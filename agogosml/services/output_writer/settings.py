@@ -5,11 +5,16 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from agogosml.settings import ServiceSettings, Transport, TransportSettings
+from agogosml.settings import (
+    PipelineAuthSettings,
+    ServiceSettings,
+    Transport,
+    TransportSettings,
+)
 from agogosml.web.bodies import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BODY_BYTES, MIB
 
 
-class WriterSettings(ServiceSettings, TransportSettings):
+class WriterSettings(ServiceSettings, TransportSettings, PipelineAuthSettings):
     model_config = SettingsConfigDict(env_prefix="AGOGOSML_WRITER_", extra="ignore")
 
     port: int = Field(default=8001, ge=1, le=65535)
