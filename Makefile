@@ -69,7 +69,8 @@ images: ## build the three service images, tagged with the version and git sha (
 	    --build-arg GIT_SHA=$(GIT_SHA) -t agogosml/agogosml-$${s//_/-}:$(VERSION) . || exit 1; done
 
 compose: ## the whole pipeline in containers with Prometheus and Grafana (needs Docker)
-	AGOGOSML_VERSION=$(VERSION) AGOGOSML_GIT_SHA=$(GIT_SHA) docker compose up --build
+	AGOGOSML_PIPELINE_TOKEN=$${AGOGOSML_PIPELINE_TOKEN:-$$(openssl rand -hex 32)} \
+	  AGOGOSML_VERSION=$(VERSION) AGOGOSML_GIT_SHA=$(GIT_SHA) docker compose up --build
 
 clean: ## remove local state (var/) and the virtual environment
 	rm -rf var $(VENV)
