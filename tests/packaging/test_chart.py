@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
 from agogosml.services.app.settings import AppSettings
@@ -52,7 +53,20 @@ SECRET_PATHS = (
     ("kafka", "eventhubsConnectionString"),
     ("eventhubs", "connectionString"),
     ("eventhubs", "checkpointBlobConnectionString"),
+    ("auth", "pipelineToken"),
+    ("auth", "pipelineTokenSecondary"),
+    ("auth", "apiKey", "value"),
+    ("auth", "apiKey", "secondary"),
+    ("secretChecksumSalt",),
 )
+# Under `helm template` the chart cannot look its Secret up, so it draws new tokens and a
+# new checksum salt on every render; renders that are compared get these instead.
+FIXED_SECRETS = {
+    "auth.pipelineToken": "TESTSECRET-fixed-pipeline-token",
+    "auth.apiKey.value": "TESTSECRET-fixed-api-key-0001",
+    "secretChecksumSalt": "TESTSECRET-fixed-salt",
+}
+GENERATED_KEYS = {"pipeline-token", "api-key", "checksum-salt"}
 SETTINGS: tuple[type[ServiceSettings], ...] = (ReaderSettings, AppSettings, WriterSettings)
 FULLNAME = RELEASE  # the release name contains the chart name, so fullname is the release
 APP = f"{FULLNAME}-app"
@@ -190,8 +204,10 @@ def test_promotion_changes_only_the_service_selectors(helm: Helm, shadow: bool) 
     """Shadow on or off, switching productionSlot changes which slot the two Services
     select and nothing else: no Deployment or pod template, so no pod restarts."""
     sets = {"inputReader.shadow.enabled": str(shadow).lower()}
-    blue = helm.template(["green-live"], sets={**sets, "productionSlot": "blue"})
-    green = helm.template(["green-live"], sets={**sets, "productionSlot": "green"})
+    blue = helm.template(["green-live"], sets={**sets, "productionSlot": "blue"},
+                         set_strings=FIXED_SECRETS)
+    green = helm.template(["green-live"], sets={**sets, "productionSlot": "green"},
+                          set_strings=FIXED_SECRETS)
     assert changed_objects(blue, green) == {("Service", APP), ("Service", PREVIEW)}
     for name in (APP, PREVIEW):
         assert changed_paths(blue.get("Service", name), green.get("Service", name)) == {
@@ -219,8 +235,9 @@ def changed_objects(before: Rendered, after: Rendered) -> set[tuple[str, str]]:
 def test_deploying_to_one_slot_leaves_everything_else_untouched(helm: Helm, values: str,
                                                                 slot: str) -> None:
     """What `agogosml rollout deploy` does to the idle slot restarts nothing else."""
-    before = helm.template([values])
-    after = helm.template([values], set_strings={f"app.slots.{slot}.image.tag": "0.2.0-c0ffee1",
+    before = helm.template([values], set_strings=FIXED_SECRETS)
+    after = helm.template([values], set_strings={**FIXED_SECRETS,
+                                                 f"app.slots.{slot}.image.tag": "0.2.0-c0ffee1",
                                                  f"app.slots.{slot}.modelUri": "models:/m/7"})
     assert changed_objects(before, after) == {("Deployment", f"{APP}-{slot}")}
 
@@ -252,8 +269,8 @@ def test_each_slot_carries_its_own_image_and_model(rendered: dict[str, Rendered]
     blue, green = (only_container(slots[slot]) for slot in ("blue", "green"))
     assert blue["image"] == f"ghcr.io/agogosml/agogosml-app:{TAG}"
     assert green["image"] == "ghcr.io/agogosml/agogosml-app:0.1.1-8d0e4b7"
-    assert env_values(blue)["AGOGOSML_APP_MODEL_URI"] == "models:/fraud@champion-previous"
-    assert env_values(green)["AGOGOSML_APP_MODEL_URI"] == "models:/fraud@champion"
+    assert env_values(blue)["AGOGOSML_APP_MODEL_URI"] == "models:/fraud/3"
+    assert env_values(green)["AGOGOSML_APP_MODEL_URI"] == "models:/fraud/4"
     for slot, item in slots.items():
         labels = item["spec"]["template"]["metadata"]["labels"]
         assert labels[SLOT_LABEL] == slot
@@ -321,7 +338,7 @@ def test_one_reader_deployment_forwarding_to_production(rendered: dict[str, Rend
 
 def test_reader_stall_limits_reach_the_reader(rendered: dict[str, Rendered],
                                              helm: Helm) -> None:
-    defaults = ReaderSettings()
+    defaults = ReaderSettings(pipeline_token=SecretStr("a-pipeline-token-for-the-test"))
     env = reader_env(rendered["minimal"])
     assert float(env["AGOGOSML_READER_STALL_READY_S"]) == defaults.stall_ready_s
     assert float(env["AGOGOSML_READER_STALL_LIVE_S"]) == defaults.stall_live_s
@@ -330,7 +347,8 @@ def test_reader_stall_limits_reach_the_reader(rendered: dict[str, Rendered],
     env = reader_env(chart)
     assert (env["AGOGOSML_READER_STALL_READY_S"], env["AGOGOSML_READER_STALL_LIVE_S"]) == (
         "90", "600.5")
-    ReaderSettings(stall_ready_s=90, stall_live_s=600.5)  # values the reader accepts
+    ReaderSettings(stall_ready_s=90, stall_live_s=600.5,  # values the reader accepts
+                   pipeline_token=SecretStr("a-pipeline-token-for-the-test"))
     assert ("inputReader.stallLiveS (30) must not be below inputReader.stallReadyS (60)"
             in fails(helm, "minimal", sets={"inputReader.stallLiveS": "30"}))
 
@@ -456,8 +474,11 @@ def test_secrets_only_in_the_secret(rendered: dict[str, Rendered], values: str) 
         for value in env_values(container).values():
             assert not any(secret in value for secret in secrets)
     (secret_object,) = chart.of_kind("Secret")
-    stored = {base64.b64decode(value).decode() for value in secret_object["data"].values()}
-    assert stored == set(secrets)
+    stored = {key: base64.b64decode(value).decode()
+              for key, value in secret_object["data"].items()}
+    assert set(secrets) <= set(stored.values())
+    # besides the inline secrets, only the generated tokens and salt (or given ones)
+    assert {key for key, value in stored.items() if value not in secrets} <= GENERATED_KEYS
 
 
 @pytest.mark.parametrize(("values", "variables"), [
@@ -514,13 +535,14 @@ def test_existing_secret_is_referenced_and_nothing_rendered(
 
 def test_a_changed_secret_rolls_the_pods_that_read_it(helm: Helm) -> None:
     def annotations(password: str) -> dict[str, dict[str, str]]:
-        chart = helm.template(["sasl"], sets={"kafka.sasl.password": password})
+        chart = helm.template(["sasl"], sets={"kafka.sasl.password": password},
+                              set_strings=FIXED_SECRETS)
         return {name_of(item): item["spec"]["template"]["metadata"]["annotations"]
                 for item in chart.of_kind("Deployment")}
     one, another = annotations("one-password"), annotations("another-password")
     for name in (f"{FULLNAME}-input-reader", f"{FULLNAME}-output-writer"):
         assert one[name]["checksum/secret"] != another[name]["checksum/secret"]
-    assert one[f"{APP}-blue"] == another[f"{APP}-blue"]  # the app reads no Secret
+    assert one[f"{APP}-blue"] == another[f"{APP}-blue"]  # the app reads no Kafka password
 
 
 @pytest.mark.parametrize(("sets", "message"), [

@@ -132,24 +132,113 @@ named in values replaces them. Env entries reference either through secretKeyRef
 {{- if and (not (include "agogosml.kafkaUsesEventhubs" .)) (hasPrefix "SASL" .Values.kafka.securityProtocol) }}true{{ end }}
 {{- end }}
 
-{{/* The chart Secret's data: only inline secrets that a setting uses. */}}
-{{- define "agogosml.secretData" -}}
+{{/*
+The chart Secret's values, plain (not base64), computed once per render and kept in
+.Values.__agogosmlChartSecret, so that the Secret and every pod's checksum see the same
+generated values. Inline connection secrets that a setting uses; the auth tokens unless
+auth.existingSecret (a value given, else the one already in the Secret, else a new random
+one); and, when there is anything at all, the checksum salt. Call with $, then read
+(index .Values "__agogosmlChartSecret").
+*/}}
+{{- define "agogosml.chartSecret" -}}
+{{- if not (hasKey .Values "__agogosmlChartSecret") }}
 {{- $k := .Values.kafka }}
 {{- $e := .Values.eventhubs }}
+{{- $a := .Values.auth }}
+{{- $stored := dict }}
+{{- with lookup "v1" "Secret" .Release.Namespace (include "agogosml.fullname" .) }}
+{{- $stored = .data | default dict }}
+{{- end }}
+{{- $data := dict }}
 {{- if eq .Values.transport "kafka" }}
 {{- if and (include "agogosml.kafkaUsesSasl" .) $k.sasl.password (not $k.existingSecret) }}
-kafka-sasl-password: {{ $k.sasl.password | b64enc | quote }}
+{{- $_ := set $data "kafka-sasl-password" $k.sasl.password }}
 {{- end }}
 {{- if and (include "agogosml.kafkaUsesEventhubs" .) $k.eventhubsConnectionString (not $k.existingSecret) }}
-kafka-eventhubs-connection-string: {{ $k.eventhubsConnectionString | b64enc | quote }}
+{{- $_ := set $data "kafka-eventhubs-connection-string" $k.eventhubsConnectionString }}
 {{- end }}
 {{- end }}
 {{- if and (eq .Values.transport "eventhubs") (not $e.existingSecret) }}
-{{- if $e.connectionString }}
-eventhubs-connection-string: {{ $e.connectionString | b64enc | quote }}
+{{- with $e.connectionString }}
+{{- $_ := set $data "eventhubs-connection-string" . }}
 {{- end }}
-{{- if $e.checkpointBlobConnectionString }}
-eventhubs-checkpoint-blob-connection-string: {{ $e.checkpointBlobConnectionString | b64enc | quote }}
+{{- with $e.checkpointBlobConnectionString }}
+{{- $_ := set $data "eventhubs-checkpoint-blob-connection-string" . }}
+{{- end }}
+{{- end }}
+{{- if not $a.existingSecret }}
+{{- $_ := set $data "pipeline-token" ($a.pipelineToken | default (get $stored "pipeline-token" | b64dec) | default (randAlphaNum 48)) }}
+{{- with $a.pipelineTokenSecondary }}
+{{- $_ := set $data "pipeline-token-secondary" . }}
+{{- end }}
+{{- if $a.apiKey.enabled }}
+{{- $_ := set $data "api-key" ($a.apiKey.value | default (get $stored "api-key" | b64dec) | default (randAlphaNum 48)) }}
+{{- with $a.apiKey.secondary }}
+{{- $_ := set $data "api-key-secondary" . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $data }}
+{{- $_ := set $data "checksum-salt" (.Values.secretChecksumSalt | default (get $stored "checksum-salt" | b64dec) | default (randAlphaNum 32)) }}
+{{- end }}
+{{- $_ := set .Values "__agogosmlChartSecret" $data }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the auth tokens: auth.existingSecret or the chart's. */}}
+{{- define "agogosml.authSecret" -}}
+{{- .Values.auth.existingSecret | default (include "agogosml.fullname" .) }}
+{{- end }}
+
+{{/*
+The auth env of one service, read from the auth Secret. (dict "root" $ "prefix"
+"AGOGOSML_APP_" "receives" true "apiKey" true): the pipeline token always; its secondary
+where the service receives pipeline batches; the API keys on the app. Secondary keys are
+optional: absent from the Secret, the variable is unset.
+*/}}
+{{- define "agogosml.authEnv" -}}
+{{- $root := .root }}
+{{- $secret := include "agogosml.authSecret" $root }}
+{{- $entries := list (list "PIPELINE_TOKEN" "pipeline-token" false) }}
+{{- if .receives }}
+{{- $entries = append $entries (list "PIPELINE_TOKEN_SECONDARY" "pipeline-token-secondary" true) }}
+{{- end }}
+{{- if and .apiKey $root.Values.auth.apiKey.enabled }}
+{{- $entries = append $entries (list "API_KEY" "api-key" false) }}
+{{- $entries = append $entries (list "API_KEY_SECONDARY" "api-key-secondary" true) }}
+{{- end }}
+{{- range $entries }}
+- name: {{ $.prefix }}{{ index . 0 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ index . 1 }}
+      {{- if index . 2 }}
+      optional: true
+      {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The chart Secret keys each component reads (those the Secret holds count). */}}
+{{- define "agogosml.secretKeys" -}}
+{{- $transport := list "kafka-sasl-password" "kafka-eventhubs-connection-string" "eventhubs-connection-string" }}
+{{- $keys := dict
+  "input-reader" (concat $transport (list "eventhubs-checkpoint-blob-connection-string" "pipeline-token"))
+  "output-writer" (concat $transport (list "pipeline-token" "pipeline-token-secondary"))
+  "app" (list "pipeline-token" "pipeline-token-secondary" "api-key" "api-key-secondary") }}
+{{- get $keys . | join "," }}
+{{- end }}
+
+{{/*
+NetworkPolicyPorts as a YAML list: a number is a TCP port, an object is taken as given.
+*/}}
+{{- define "agogosml.networkPolicyPorts" -}}
+{{- range . }}
+{{- if kindIs "map" . }}
+- {{ toYaml . | nindent 2 | trim }}
+{{- else }}
+- port: {{ int . }}
+  protocol: TCP
 {{- end }}
 {{- end }}
 {{- end }}
@@ -215,8 +304,12 @@ How the reader or a writer reaches its stream. Call with (dict "root" $ "prefix"
 
 {{/*
 Pod metadata annotations: Prometheus scraping and checksums that roll pods when the
-Secret they read or the reader's schema changes. (dict "root" $ "port" 8000 "usesSecret"
-true "extra" dict)
+Secret they read or the reader's schema changes. (dict "root" $ "port" 8000 "component"
+"app" "extra" dict)
+
+checksum/secret is sha256 over the chart Secret's salt and the keys the component reads
+(key=value lines): it changes when one of them does, and without the salt, which pods
+cannot read, it tells nothing about them. Keys from an existing Secret are not covered.
 */}}
 {{- define "agogosml.podAnnotations" -}}
 {{- $root := .root }}
@@ -225,9 +318,17 @@ prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
 {{- end }}
-{{- if .usesSecret }}
-{{- with include "agogosml.secretData" $root }}
-checksum/secret: {{ . | sha256sum }}
+{{- if .component }}
+{{- include "agogosml.chartSecret" $root }}
+{{- $data := index $root.Values "__agogosmlChartSecret" }}
+{{- $read := list }}
+{{- range $key := splitList "," (include "agogosml.secretKeys" .component) | sortAlpha }}
+{{- if hasKey $data $key }}
+{{- $read = append $read (printf "%s=%s" $key (get $data $key)) }}
+{{- end }}
+{{- end }}
+{{- if $read }}
+checksum/secret: {{ printf "%s\n%s" (get $data "checksum-salt") (join "\n" $read) | sha256sum }}
 {{- end }}
 {{- end }}
 {{- range $key, $value := .extra }}
@@ -388,6 +489,13 @@ no probes, the hardened security context, /tmp and /data mounted. (dict "root" $
 {{- end }}
 
 {{/*
+"true" for a models:/ URI that is not a pinned version: an @alias, latest or a stage.
+*/}}
+{{- define "agogosml.movingModelUri" -}}
+{{- if and (hasPrefix "models:/" (toString .)) (not (regexMatch "^models:/[^/@]+/[0-9]+$" (toString .))) }}true{{ end }}
+{{- end }}
+
+{{/*
 Refuse values that would render a broken or unsafe release, with the reason.
 */}}
 {{- define "agogosml.validate" -}}
@@ -396,6 +504,11 @@ Refuse values that would render a broken or unsafe release, with the reason.
 {{- $preview := include "agogosml.previewSlot" . }}
 {{- if not (index $v.app.slots $production).enabled }}
 {{- fail (printf "productionSlot is %s but app.slots.%s.enabled is false: the production Service would select no pods" $production $production) }}
+{{- end }}
+{{- range $slot, $values := $v.app.slots }}
+{{- if and (include "agogosml.movingModelUri" $values.modelUri) (ne $values.followAlias true) }}
+{{- fail (printf "app.slots.%s.modelUri %s is a moving reference: pin a version (models:/<name>/<version>; `agogosml rollout deploy --model-uri` resolves an alias for you), or set app.slots.%s.followAlias=true to let the registry change what this slot serves without the rollout gate" $slot $values.modelUri $slot) }}
+{{- end }}
 {{- end }}
 {{- if and $v.inputReader.shadow.enabled (not (index $v.app.slots $preview).enabled) }}
 {{- fail (printf "inputReader.shadow.enabled mirrors traffic to the preview slot, but app.slots.%s.enabled is false" $preview) }}
