@@ -17,7 +17,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 
   $(if $(UPGRADE),--upgrade)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install lock kafka helm kube run test lint bench images compose clean
+.PHONY: help install lock kafka helm kube run test lint bench sizes images compose clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -62,6 +62,9 @@ test: install kafka helm kube lint ## lint, then the whole suite against real Ka
 bench: install kafka ## pipeline throughput/latency vs raw Kafka, and scoring rows/s per core
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.scoring
+
+sizes: install ## installed size of each service image's environment, before/after the locks
+	$(BIN)/python -m bench.image_sizes
 
 images: ## build the three service images, tagged with the version and git sha (needs Docker)
 	for s in input_reader app output_writer; do \
