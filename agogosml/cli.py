@@ -13,7 +13,7 @@ from agogosml.errors import AgogosmlError
 from agogosml.logs import configure_logging
 from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
 from agogosml.rollout.cli import add_parser as add_rollout_parser
-from agogosml.services.input_reader.settings import ReaderSettings
+from agogosml.services.input_reader.settings import ReaderStreamSettings
 from agogosml.settings import load_settings
 
 SERVICES = ("app", "input_reader", "output_writer")
@@ -102,8 +102,8 @@ def _train_demo(args: argparse.Namespace) -> None:
           f"(holdout ROC AUC {trained.roc_auc:.3f})")
 
 
-def _reader_settings() -> ReaderSettings:
-    return load_settings(ReaderSettings)
+def _reader_settings() -> ReaderStreamSettings:
+    return load_settings(ReaderStreamSettings)
 
 
 def _produce_demo(args: argparse.Namespace) -> None:
@@ -124,11 +124,11 @@ def _produce_demo(args: argparse.Namespace) -> None:
 
 
 def _create_topics(args: argparse.Namespace) -> None:
-    from agogosml.services.output_writer.settings import WriterSettings
+    from agogosml.services.output_writer.settings import WriterStreamSettings
     from agogosml.streaming.topics import ensure_topics
 
     reader = _reader_settings()
-    writer = load_settings(WriterSettings)
+    writer = load_settings(WriterStreamSettings)
     asyncio.run(ensure_topics(reader.kafka_client_options(),
                               [reader.input_stream, reader.deadletter_stream],
                               args.partitions))

@@ -168,6 +168,8 @@ agogosml is running: demo transactions flow Kafka -> input_reader -> app -> outp
            "transactions_last_24h": 9, "merchant_category": "jewelry", "channel": "online",
            "country": "NG", "card_present": false}}'
 
+  /predict and OIP take no API key here (set AGOGOSML_APP_API_KEY to require one; the
+  Helm chart requires one by default).
   the pipeline hop takes the run's token (made fresh by each run, kept in {TOKEN_FILE}):
     curl -s {app.url}/v1/batches -H "authorization: Bearer $(cat {TOKEN_FILE})" \\
       -H 'content-type: application/json' -d '{{"events": []}}'

@@ -18,7 +18,10 @@ from agogosml.settings import (
 )
 
 
-class ReaderSettings(ServiceSettings, TransportSettings, PipelineTokenSettings):
+class ReaderStreamSettings(ServiceSettings, TransportSettings):
+    """The reader's streams and contract: all the CLI tools that act on its streams
+    (produce-demo, replay-deadletters, tail, create-topics) need."""
+
     model_config = SettingsConfigDict(env_prefix="AGOGOSML_READER_", extra="ignore")
 
     port: int = Field(default=8002, ge=1, le=65535)
@@ -54,7 +57,7 @@ class ReaderSettings(ServiceSettings, TransportSettings, PipelineTokenSettings):
     shadow_sample_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _check(self) -> ReaderSettings:
+    def _check(self) -> ReaderStreamSettings:
         if self.retry_max_ms < self.retry_initial_ms:
             raise ValueError("retry_max_ms must not be below retry_initial_ms")
         if self.stall_live_s < self.stall_ready_s:
@@ -73,3 +76,9 @@ class ReaderSettings(ServiceSettings, TransportSettings, PipelineTokenSettings):
         if not isinstance(schema, dict):
             raise ConfigurationError(f"{self.schema_path} does not hold a JSON Schema object")
         return schema
+
+
+class ReaderSettings(ReaderStreamSettings, PipelineTokenSettings):
+    """The service: its streams, and the token it sends to the app."""
+
+    model_config = SettingsConfigDict(env_prefix="AGOGOSML_READER_", extra="ignore")

@@ -14,7 +14,9 @@ from agogosml.settings import (
 from agogosml.web.bodies import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BODY_BYTES, MIB
 
 
-class WriterSettings(ServiceSettings, TransportSettings, PipelineAuthSettings):
+class WriterStreamSettings(ServiceSettings, TransportSettings):
+    """The writer's stream: what `agogosml create-topics` needs."""
+
     model_config = SettingsConfigDict(env_prefix="AGOGOSML_WRITER_", extra="ignore")
 
     port: int = Field(default=8001, ge=1, le=65535)
@@ -24,3 +26,9 @@ class WriterSettings(ServiceSettings, TransportSettings, PipelineAuthSettings):
     """Larger request bodies are refused with 413 before they are read whole."""
     max_batch_events: int = Field(default=DEFAULT_MAX_BATCH_EVENTS, ge=1, le=1_000_000)
     """Scored events per request; more are refused with 413 before any is written."""
+
+
+class WriterSettings(WriterStreamSettings, PipelineAuthSettings):
+    """The service: its stream, and the tokens it accepts."""
+
+    model_config = SettingsConfigDict(env_prefix="AGOGOSML_WRITER_", extra="ignore")
