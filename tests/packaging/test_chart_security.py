@@ -661,12 +661,12 @@ def test_the_rollout_role_grants_what_the_tool_and_helm_use(
     chart = rendered["rollout-rbac"]
     name = f"{FULLNAME}-rollout"
     role = chart.get("Role", name)
-    assert granted(role, "apps", "deployments") == {"get", "list", "create", "update", "patch",
-                                                    "delete"}
-    assert granted(role, "", "services") == {"get", "list", "create", "update", "patch",
-                                             "delete"}
-    assert granted(role, "", "pods") == {"get", "list"}
-    assert granted(role, "discovery.k8s.io", "endpointslices") == {"get", "list"}
+    manage = {"get", "create", "update", "patch", "delete"}
+    assert granted(role, "apps", "deployments") == manage  # read by name: no list
+    assert granted(role, "", "services") == manage
+    assert granted(role, "", "pods") == set()
+    assert granted(role, "", "pods/proxy") == {"get"}  # the gate's GET /metrics per pod
+    assert granted(role, "discovery.k8s.io", "endpointslices") == {"list"}
     assert granted(role, "", "configmaps") == {"get", "create", "update", "patch", "delete"}
     assert granted(role, "", "secrets") == {"get", "list", "create", "update", "patch",
                                             "delete"}
@@ -679,7 +679,8 @@ def test_the_rollout_role_grants_what_the_tool_and_helm_use(
         assert "*" not in rule["verbs"] + rule["apiGroups"] + rule["resources"], rule
         assert not set(rule["verbs"]) & {"watch", "escalate", "bind", "impersonate",
                                          "deletecollection"}, rule
-        assert not [item for item in rule["resources"] if "/" in item], rule  # no exec, logs
+        subresources = {item for item in rule["resources"] if "/" in item}
+        assert subresources <= {"pods/proxy"}, rule  # no exec, logs, tokens
     assert not chart.of_kind("ClusterRole")
     assert not chart.of_kind("ClusterRoleBinding")
     binding = chart.get("RoleBinding", name)
@@ -710,7 +711,7 @@ def test_the_role_covers_every_kind_the_release_renders(helm: Helm, values: str)
         needed = {"get", "patch"} if group == "rbac.authorization.k8s.io" else HELM_MANAGES
         assert needed <= verbs, f"{item['kind']} {name_of(item)}: {sorted(verbs)}"
     # what the tool itself reads, its journal, and helm's release records
-    own = {("", "pods"), ("discovery.k8s.io", "endpointslices"), ("", "configmaps"),
+    own = {("", "pods/proxy"), ("discovery.k8s.io", "endpointslices"), ("", "configmaps"),
            ("", "secrets")}
     for rule in role["rules"]:
         for group in rule["apiGroups"]:
