@@ -54,3 +54,14 @@ class HelmRelease:
         log.info("helm upgrade", extra={"release": self.name, "changes": dict(changes)})
         self._run("upgrade", self.name, self.chart, "--reuse-values", *sets,
                   "--timeout", f"{self.timeout_s}s")
+
+    def revision(self) -> int:
+        """The release's current revision (what a rollback goes back to)."""
+        status = json.loads(self._run("status", self.name, "--output", "json"))
+        revision: int = status["version"]
+        return revision
+
+    def rollback(self, revision: int) -> None:
+        """Back to `revision`'s chart and values, as a new revision."""
+        log.info("helm rollback", extra={"release": self.name, "revision": revision})
+        self._run("rollback", self.name, str(revision), "--timeout", f"{self.timeout_s}s")

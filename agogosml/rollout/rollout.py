@@ -1,4 +1,5 @@
-"""The rollout steps: status, deploy to the idle slot, promote, watch, roll back."""
+"""The rollout steps: status, deploy to the idle slot (and the reader and writer images),
+promote, watch, roll back."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from agogosml.errors import AgogosmlError
-from agogosml.rollout.cluster import Cluster, Journal, other_slot
-from agogosml.rollout.gate import GateLimits, Scrape, Verdict, evaluate
+from agogosml.rollout.cluster import Cluster, DeploymentState, Journal, other_slot
+from agogosml.rollout.gate import GateLimits, MetricsSource, Verdict, evaluate
 from agogosml.rollout.helm import HelmRelease
+from agogosml.rollout.models import pin_model_uri
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,7 @@ class RolloutError(AgogosmlError):
     """A rollout step failed; production was left on (or returned to) a healthy slot."""
 
 
-ScrapeForSlot = Callable[[str], Scrape]
+SourceForSlot = Callable[[str], MetricsSource]
 
 
 @dataclass(frozen=True)
@@ -32,15 +34,17 @@ class WatchPolicy:
 
 class Rollout:
     def __init__(self, release: HelmRelease, cluster: Cluster, journal: Journal,
-                 scrape_for: ScrapeForSlot, limits: GateLimits, policy: WatchPolicy,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 source_for: SourceForSlot, limits: GateLimits, policy: WatchPolicy,
+                 sleep: Callable[[float], None] = time.sleep,
+                 mlflow_tracking_uri: str | None = None) -> None:
         self.release = release
         self.cluster = cluster
         self.journal = journal
-        self.scrape_for = scrape_for
+        self.source_for = source_for
         self.limits = limits
         self.policy = policy
         self.sleep = sleep
+        self.mlflow_tracking_uri = mlflow_tracking_uri
 
     def status(self) -> dict[str, Any]:
         production = self.cluster.production_slot()
@@ -52,14 +56,25 @@ class Rollout:
         }
 
     def deploy(self, image_tag: str | None, model_uri: str | None) -> str:
-        """Put the new version on the idle slot and wait until it is ready; return the slot."""
-        idle = other_slot(self.cluster.production_slot())
+        """Put the new version on the idle slot and wait until it is ready; then, with an
+        image tag, roll the reader and writer to it (see deploy_components). What is not
+        given is taken from the production slot: an image-only deploy serves
+        production's model, a model-only deploy runs production's image (not whatever
+        the idle slot ran before). A model alias is resolved to the version it names
+        now, and the slot pinned to that. Returns the slot."""
+        pinned = pin_model_uri(model_uri, self.mlflow_tracking_uri) if model_uri else None
+        production = self.cluster.production_slot()
+        idle = other_slot(production)
+        live = self.release.values().get("app", {}).get("slots", {}).get(production, {})
+        slot_tag = image_tag or (live.get("image") or {}).get("tag") or None
+        pinned = pinned or live.get("modelUri") or None
         changes: dict[str, str | bool] = {f"app.slots.{idle}.enabled": True}
-        if image_tag:
-            changes[f"app.slots.{idle}.image.tag"] = image_tag
-        if model_uri:
-            changes[f"app.slots.{idle}.modelUri"] = model_uri
-        self.journal.record("deploy", slot=idle, image_tag=image_tag, model_uri=model_uri)
+        if slot_tag:
+            changes[f"app.slots.{idle}.image.tag"] = slot_tag
+        if pinned:
+            changes[f"app.slots.{idle}.modelUri"] = pinned
+        self.journal.record("deploy", slot=idle, image_tag=slot_tag, model_uri=pinned,
+                            model_uri_requested=model_uri)
         self.release.upgrade(changes)
         state = self.cluster.wait_ready(idle, self.policy.ready_timeout_s)
         if not state.is_ready:
@@ -68,15 +83,51 @@ class Rollout:
             raise RolloutError(f"slot {idle} not ready after {self.policy.ready_timeout_s}s "
                                f"({state.ready}/{state.desired} replicas)")
         self.journal.record("ready", slot=idle, replicas=state.ready)
+        if image_tag:
+            self.deploy_components(image_tag)
         return idle
 
+    def deploy_components(self, image_tag: str) -> None:
+        """Roll the reader and writer Deployments to `image_tag` (the chart's `image.tag`),
+        gated by their own health: every one ready on its new spec within the ready
+        timeout, or the release goes back to the revision before (helm rollback) and the
+        deploy fails. They are not blue/green: they roll in place, and the rollback
+        restores their previous image."""
+        previous = self.release.values().get("image", {}).get("tag")
+        if previous == image_tag:
+            return
+        revision = self.release.revision()
+        self.journal.record("deploy-components", image_tag=image_tag,
+                            previous_image_tag=previous, revision=revision)
+        self.release.upgrade({"image.tag": image_tag})
+        states = self.cluster.wait_components_ready(self.policy.ready_timeout_s)
+        if all(state.is_ready for state in states):
+            self.journal.record("components-ready", ready=_replicas(states))
+            return
+        self.journal.record("components-failed", ready=_replicas(states))
+        self.release.rollback(revision)
+        after = self.cluster.wait_components_ready(self.policy.ready_timeout_s)
+        recovered = all(state.is_ready for state in after)
+        self.journal.record("components-rolled-back", revision=revision,
+                            image_tag=previous, ready=_replicas(after))
+        late = ", ".join(f"{state.name} ({state.ready}/{state.desired})"
+                         for state in states if not state.is_ready)
+        raise RolloutError(
+            f"{late} not ready on image tag {image_tag} after "
+            f"{self.policy.ready_timeout_s}s; rolled back to revision {revision} "
+            f"(image.tag {previous})" +
+            ("" if recovered else "; still not ready after the rollback: "
+             + ", ".join(f"{s.name} ({s.ready}/{s.desired})" for s in after
+                         if not s.is_ready)))
+
     def gate(self, slot: str) -> Verdict:
-        verdict = evaluate(self.scrape_for(slot), self.limits, self.policy.gate_window_s,
+        verdict = evaluate(self.source_for(slot), self.limits, self.policy.gate_window_s,
                            self.sleep)
         self.journal.record("gate-passed" if verdict.passed else "gate-failed", slot=slot,
-                            reasons=verdict.reasons, error_rate=verdict.error_rate,
+                            reasons=verdict.reasons, requests=verdict.requests,
+                            pods=verdict.pods, error_rate=verdict.error_rate,
                             p99_latency_s=verdict.p99_latency_s,
-                            shadow_agreement=verdict.shadow_agreement)
+                            shadow_agreement=verdict.shadow_agreement, notes=verdict.notes)
         return verdict
 
     def switch(self, slot: str, step: str) -> None:
@@ -117,3 +168,7 @@ class Rollout:
                                    f"({'; '.join(verdict.reasons)}); production is back "
                                    f"on {previous}")
         self.journal.record("watch-passed", production=slot)
+
+
+def _replicas(states: list[DeploymentState]) -> dict[str, str]:
+    return {state.name: f"{state.ready}/{state.desired}" for state in states}
