@@ -363,3 +363,12 @@ def test_dashboard_works_with_any_prometheus_datasource() -> None:
             assert panel["datasource"] == reference, panel["title"]
             assert all(t["datasource"] == reference for t in panel["targets"]), panel["title"]
     assert DASHBOARD["uid"] == "agogosml"
+
+
+def test_commands_that_need_the_model_stack_run_on_the_app_image() -> None:
+    """The reader and writer images carry no numpy, pandas or MLflow (requirements/core.txt):
+    the demo producer and the demo training run on the app image."""
+    for name, service in SERVICES.items():
+        command = " ".join(str(part) for part in service.get("command", []))
+        if "produce-demo" in command or "train-demo" in command:
+            assert "agogosml-app:" in service["image"], name
