@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import AfterValidator, SecretStr
+from pydantic import AfterValidator, BeforeValidator, SecretStr
 
 from agogosml.errors import UnauthorizedError
 
@@ -43,7 +43,16 @@ def _check_token(value: SecretStr | None) -> SecretStr | None:
 
 Token = Annotated[SecretStr, AfterValidator(_check_token)]
 """A setting holding a bearer token: long enough, and valid in an HTTP header."""
-OptionalToken = Annotated[SecretStr | None, AfterValidator(_check_token)]
+def _empty_is_unset(value: object) -> object:
+    """A Secret key that is present but empty (Kubernetes renders optional keys so) is
+    no token at all."""
+    if value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
+        return None
+    return value
+
+
+OptionalToken = Annotated[SecretStr | None, BeforeValidator(_empty_is_unset),
+                          AfterValidator(_check_token)]
 
 
 def _digest(token: str) -> bytes:

@@ -210,3 +210,13 @@ def test_a_service_without_a_pipeline_token_refuses_to_start(
     monkeypatch.setenv(f"{prefix}PIPELINE_TOKEN", "has a space in it, sixteen+")
     with pytest.raises(ConfigurationError, match="printable ASCII"):
         load_settings(settings_class)
+
+
+def test_an_empty_secondary_token_is_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kubernetes gives an optional Secret key that is present but empty as ''."""
+    monkeypatch.setenv("AGOGOSML_WRITER_PIPELINE_TOKEN", PIPELINE_TOKEN.get_secret_value())
+    monkeypatch.setenv("AGOGOSML_WRITER_PIPELINE_TOKEN_SECONDARY", "")
+    assert load_settings(WriterSettings).pipeline_token_secondary is None
+    monkeypatch.setenv("AGOGOSML_APP_PIPELINE_TOKEN", PIPELINE_TOKEN.get_secret_value())
+    monkeypatch.setenv("AGOGOSML_APP_API_KEY", "")
+    assert load_settings(AppSettings).api_credentials() is None
