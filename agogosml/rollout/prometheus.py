@@ -6,6 +6,10 @@ ServiceMonitor gives them (`namespace` and `service`, the slot's own Service). U
 Prometheus Operator the app's `endpoint` label meets the target label of the same name
 and is kept as `exported_endpoint`; the gate reads that one when it is there.
 
+A series that did not exist when the window began (the first 500 of a pod, a pod that
+started in the window) counts with its whole value: `increase()` alone would miss what
+such a series counted before its first scrape, so a slot's first errors would go unseen.
+
 The window must hold several scrapes for `increase()` to see traffic: with the chart's
 30 s scrape interval, a window of at least 2 minutes. Pods that restarted in the window
 (`resets()` above 0) fail the gate, as they do when pods are read directly.
@@ -66,30 +70,36 @@ class PrometheusMetrics:
         sleep(window_s)  # the observation window, then what Prometheus saw in it
         at = self.clock()
         selector = "{" + self.selector + "}"
-        range_ = f"[{max(1, round(window_s))}s]"
+        window = f"{max(1, round(window_s))}s"
+
+        def grown(name: str, by: str) -> str:
+            """What each series of `name` counted in the window, summed by `by`: the
+            increase of those that existed at its start, the value of those that did not."""
+            series = f"{name}{selector}"
+            return (f"sum by ({by}) ((increase({series}[{window}]) and {series} offset "
+                    f"{window}) or ({series} unless {series} offset {window}))")
+
         pods = sum(value for _, value in self.query(f"count(up{selector} == 1)", at))
         increases: Samples = {}
 
         def add(name: str, labels: Labels, value: float) -> None:
             increases[(name, labels)] = increases.get((name, labels), 0.0) + value
 
-        for labels, value in self.query(
-                f"sum by (endpoint, exported_endpoint, status) "
-                f"(increase({REQUESTS}{selector}{range_}))", at):
+        for labels, value in self.query(grown(REQUESTS, "endpoint, exported_endpoint, status"),
+                                        at):
             endpoint = labels.get("exported_endpoint") or labels.get("endpoint", "")
             add(REQUESTS, (("endpoint", endpoint), ("status", labels.get("status", ""))),
                 value)
-        for labels, value in self.query(
-                f"sum by (le) (increase({LATENCY}_bucket{selector}{range_}))", at):
+        for labels, value in self.query(grown(f"{LATENCY}_bucket", "le"), at):
             add(f"{LATENCY}_bucket", (("le", labels.get("le", "")),), value)
         for name in (SHADOW_COMPARED, SHADOW_AGREED):
-            for _, value in self.query(f"sum(increase({name}{selector}{range_}))", at):
+            for _, value in self.query(grown(name, ""), at):
                 add(name, (), value)
         problems = [
             f"pod {labels.get('pod', '?')} restarted during the window "
             f"({value:.0f} counter resets)"
             for labels, value in self.query(
-                f"sum by (pod) (resets({REQUESTS}{selector}{range_})) > 0", at)]
+                f"sum by (pod) (resets({REQUESTS}{selector}[{window}])) > 0", at)]
         if pods == 0 and not problems:
             problems.append(f"Prometheus scrapes no pod matching {selector}")
         return Window(increases, int(pods), problems, [])
