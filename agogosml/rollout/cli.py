@@ -1,20 +1,31 @@
-"""`agogosml rollout status | deploy | promote | rollback`."""
+"""`agogosml rollout status | deploy | promote | rollback | pods`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from typing import TYPE_CHECKING
 
 from agogosml.errors import ConfigurationError
+from agogosml.rollout.gate import Fetch, MetricsUnreadable
 from agogosml.rollout.prometheus import DEFAULT_SELECTOR
+
+if TYPE_CHECKING:
+    from agogosml.rollout.rollout import Rollout
 
 METRICS_VIA = ("auto", "proxy", "direct", "prometheus")
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rollout = commands.add_parser("rollout", help="blue/green rollouts of the app on Kubernetes")
-    rollout.add_argument("action", choices=("status", "deploy", "promote", "rollback"))
+    rollout.add_argument("action", choices=("status", "deploy", "promote", "rollback", "pods"),
+                         help="pods: the --slot's pods and whether the gate can read each "
+                              "one's metrics from here (non-zero exit if a ready one cannot "
+                              "be read)")
+    rollout.add_argument("--slot", default="production",
+                         choices=("production", "idle", "blue", "green"),
+                         help="pods: which slot")
     rollout.add_argument("--release", default="agogosml")
     rollout.add_argument("--namespace", default="default")
     rollout.add_argument("--chart", default="charts/agogosml",
@@ -94,7 +105,9 @@ def run(args: argparse.Namespace) -> None:
     fullname = args.fullname or args.release
     cluster = Cluster(api, args.namespace, fullname)
     via = metrics_via(args.metrics_via, args.prometheus_url, inside)
-    fetch = proxy_fetch(api, args.namespace) if via == "proxy" else direct_fetch()
+    # Prometheus judges the gate; `pods` still reads the pods themselves.
+    pod_via = via if via != "prometheus" else "direct" if inside else "proxy"
+    fetch = proxy_fetch(api, args.namespace) if pod_via == "proxy" else direct_fetch()
 
     def source_for(slot: str) -> MetricsSource:
         service = cluster.service_name(slot)
@@ -124,5 +137,31 @@ def run(args: argparse.Namespace) -> None:
             print(f"promoted {tool.promote()}; watched {args.watch_seconds:.0f}s")
     elif args.action == "promote":
         print(f"promoted {tool.promote()}; watched {args.watch_seconds:.0f}s")
+    elif args.action == "pods":
+        _pods(args, tool, fetch)
     else:
         print(f"rolled back to {tool.rollback()}")
+
+
+def _pods(args: argparse.Namespace, tool: Rollout, fetch: Fetch) -> None:
+    from agogosml.rollout.cluster import other_slot
+    from agogosml.rollout.pods import readability, slot_endpoints
+
+    slot = args.slot
+    if slot in ("production", "idle"):
+        production = tool.cluster.production_slot()
+        slot = production if slot == "production" else other_slot(production)
+    service = tool.cluster.service_name(slot)
+    try:
+        report = readability(slot_endpoints(tool.cluster.api, args.namespace, service,
+                                            args.metrics_port)(), fetch)
+    except MetricsUnreadable as error:
+        raise ConfigurationError(str(error)) from None
+    print(json.dumps({"slot": slot, "service": service, "pods": report}, indent=2))
+    if not any(pod["ready"] for pod in report):
+        raise ConfigurationError(f"no ready pod behind Service {service}")
+    unreadable = [str(pod["pod"]) for pod in report
+                  if pod["ready"] and pod["metrics"] != "readable"]
+    if unreadable:
+        raise ConfigurationError(f"the gate cannot read the metrics of {', '.join(unreadable)} "
+                                 "from here (see above)")

@@ -74,6 +74,7 @@ def _ready_replicas(deployment: Any) -> int:
 
 class Cluster:
     def __init__(self, api: client.ApiClient, namespace: str, fullname: str) -> None:
+        self.api = api
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.namespace = namespace

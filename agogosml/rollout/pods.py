@@ -23,7 +23,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from agogosml.rollout.gate import Fetch, MetricsUnreadable, PodEndpoint, first_line
+from agogosml.rollout.gate import Fetch, MetricsUnreadable, PodEndpoint, first_line, parse
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 READ_TIMEOUT_S = 5.0
@@ -52,7 +52,7 @@ def slot_endpoints(api: client.ApiClient, namespace: str, service: str,
                 pod_endpoint = _endpoint(endpoint, port)
                 if pod_endpoint is not None:
                     found.setdefault(pod_endpoint.key, pod_endpoint)
-        return list(found.values())
+        return sorted(found.values(), key=lambda endpoint: endpoint.key)
 
     return endpoints
 
@@ -125,3 +125,19 @@ def proxy_fetch(api: client.ApiClient, namespace: str,
                 from error
         return body.decode("utf-8", errors="replace")
     return fetch
+
+
+def readability(endpoints: list[PodEndpoint], fetch: Fetch) -> list[dict[str, object]]:
+    """Each endpoint, and whether its metrics can be read from here (the error if not):
+    what `agogosml rollout pods` shows before the gate depends on it."""
+    report: list[dict[str, object]] = []
+    for endpoint in endpoints:
+        entry: dict[str, object] = {"pod": endpoint.key, "address": endpoint.address,
+                                    "port": endpoint.port, "ready": endpoint.serving}
+        try:
+            parse(fetch(endpoint))
+            entry["metrics"] = "readable"
+        except MetricsUnreadable as error:
+            entry["metrics"] = f"unreadable: {error}"
+        report.append(entry)
+    return report

@@ -633,3 +633,24 @@ def test_status_shows_slots_and_journal(release: Release) -> None:
         assert state["ready"] == state["desired"] == 2
     assert [entry["step"] for entry in status["journal"]] == [
         "deploy", "ready", "deploy-components", "components-ready"]
+
+
+def test_pods_shows_what_the_gate_can_read_from_here(release: Release) -> None:
+    """The check CI runs before a deploy: every ready pod of a slot, read through the
+    API server's pod proxy as the gate will."""
+    done = release.cli("pods")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["slot"], report["service"]) == ("blue", f"{RELEASE}-app-blue")
+    assert [(pod["pod"], pod["ready"], pod["metrics"]) for pod in report["pods"]] == [
+        (f"{RELEASE}-app-blue-{n}", True, "readable") for n in range(2)]
+
+    release.traffic.slots["green"].down.set()
+    down = release.cli("pods", "--slot", "idle")
+
+    assert down.returncode == 2
+    assert (f"the gate cannot read the metrics of {RELEASE}-app-green-0, {RELEASE}-app-"
+            "green-1 from here") in down.stderr
+    pods = json.loads(down.stdout)["pods"]
+    assert pods[0]["metrics"].startswith("unreadable: through the API server: 503")
