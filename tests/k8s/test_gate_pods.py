@@ -35,6 +35,10 @@ pytestmark = pytest.mark.timeout(180)
 SERVICE = "agogosml-app-green"
 LABELS = {"app.kubernetes.io/component": "app", "agogosml.io/slot": "green"}
 
+COUNTING_ONLY = GateLimits(max_p99_latency_s=60.0)
+"""What requests count and fail is judged here, not latency: real apps on a loaded test
+machine may take longer than the production p99 limit."""
+
 
 @dataclass
 class Slot:
@@ -51,7 +55,7 @@ class Slot:
                       f"Service {SERVICE}")
 
     def gate(self, via: str, during: Callable[[], None]) -> Verdict:
-        return evaluate(self.source(via), GateLimits(), window_s=30, sleep=lambda _: during())
+        return evaluate(self.source(via), COUNTING_ONLY, window_s=30, sleep=lambda _: during())
 
     def start(self, pod: str, broken: bool = False, port: int = 0) -> RunningApp:
         """The pod's app process (a new one on `port`: the pod restarted)."""

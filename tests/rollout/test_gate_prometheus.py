@@ -34,6 +34,10 @@ WINDOW_S = 30.0
 SCENARIOS = {"probed": ["probed-0"], "scoring": ["scoring-0", "scoring-1"],
              "broken": ["broken-0", "broken-1"], "restarted": ["restarted-0"]}
 
+COUNTING_ONLY = GateLimits(max_p99_latency_s=60.0)
+"""What requests count and fail is judged here, not latency: real apps on a loaded test
+machine may take longer than the production p99 limit."""
+
 
 def prometheus_binary() -> str:
     done = subprocess.run([str(ROOT / "scripts" / "fetch-prometheus.sh")], check=True,
@@ -83,7 +87,7 @@ class Scraped:
 
         selector = DEFAULT_SELECTOR.format(namespace=NAMESPACE,
                                            service=f"agogosml-app-{scenario}")
-        return evaluate(PrometheusMetrics(self.url, selector), GateLimits(), WINDOW_S,
+        return evaluate(PrometheusMetrics(self.url, selector), COUNTING_ONLY, WINDOW_S,
                         sleep=window)
 
 

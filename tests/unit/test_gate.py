@@ -15,6 +15,10 @@ from agogosml.services.app.metrics import AppMetrics
 from tests.conftest import Registry
 from tests.rollout_apps import running_app
 
+COUNTING_ONLY = GateLimits(max_p99_latency_s=60.0)
+"""What requests count and fail is judged here, not latency: real apps on a loaded test
+machine may take longer than the production p99 limit."""
+
 
 class Pod:
     """One pod's real app metric objects, driven by the test instead of by traffic."""
@@ -214,8 +218,8 @@ def test_a_real_app_passes_on_scoring_traffic_only(mlflow_registry: Registry) ->
     with running_app(mlflow_registry.model_uri, "127.0.0.1", "app-0") as app:
         source = PerPod(lambda: [PodEndpoint(app.host, app.port, app.pod)], direct_fetch())
 
-        probed = evaluate(source, GateLimits(), 30, sleep=lambda _: app.probe(rounds=5))
-        scored = evaluate(source, GateLimits(), 30, sleep=lambda _: app.score(batches=7))
+        probed = evaluate(source, COUNTING_ONLY, 30, sleep=lambda _: app.probe(rounds=5))
+        scored = evaluate(source, COUNTING_ONLY, 30, sleep=lambda _: app.score(batches=7))
 
     assert probed.reasons == ["only 0 scoring requests in the window, need 1"]
     assert scored.reasons == []
