@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -21,8 +19,6 @@ from typing import Any
 
 import httpx
 import orjson
-import uvicorn
-from fastapi import FastAPI
 from kubernetes import client
 from prometheus_client import CollectorRegistry
 
@@ -35,7 +31,7 @@ from agogosml.services.app.service import create_app
 from agogosml.services.output_writer.service import create_app as create_writer
 from agogosml.streaming.files import JsonLinesSink
 from agogosml.web.client import BatchClient
-from tests.servers import PIPELINE, PIPELINE_AUTH, PIPELINE_TOKEN
+from tests.servers import PIPELINE, PIPELINE_AUTH, PIPELINE_TOKEN, run_server
 
 RECORDS = [{name: item[name] for name in FEATURES} for item in events(3, seed=11)]
 BATCH = orjson.dumps({"events": [{"id": f"e{i}", "time": 1, "subject": None, "payload": r}
@@ -70,25 +66,6 @@ def bound_socket(host: str, port: int = 0) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
-
-
-@contextmanager
-def serve(app: FastAPI, sock: socket.socket, timeout_s: float = 20.0) -> Iterator[None]:
-    """`app` on uvicorn in a thread, on an already bound socket."""
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app server did not start")
-        time.sleep(0.01)  # polling uvicorn's started flag
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout_s)
-        sock.close()
 
 
 class BrokenScorer(Scorer):
@@ -137,14 +114,14 @@ def running_app(model_uri: str, host: str, pod: str, broken: bool = False,
                                CollectorRegistry(), PIPELINE)
         writer_sock = bound_socket("127.0.0.1")
         writer_url = f"http://127.0.0.1:{writer_sock.getsockname()[1]}"
-        with serve(writer, writer_sock):
+        with run_server(writer, 20.0, writer_sock):
             app = create_app(ModelHolder(load_model(model_uri)),
                              BatchClient(f"{writer_url}/v1/batches", 10.0,
                                          token=PIPELINE_TOKEN),
                              CollectorRegistry(), writer_health_url=f"{writer_url}/healthz",
                              pipeline=PIPELINE, scorer=BrokenScorer() if broken else None)
             app_sock = bound_socket(host, port)
-            with serve(app, app_sock):
+            with run_server(app, 20.0, app_sock):
                 yield RunningApp(host, app_sock.getsockname()[1], pod)
 
 

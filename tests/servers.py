@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,11 +19,21 @@ from agogosml.web.auth import Credentials, bearer_header
 
 
 @contextmanager
-def run_server(app: FastAPI, timeout_s: float = 10.0) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
+def run_server(app: FastAPI, timeout_s: float = 10.0,
+               sock: socket.socket | None = None) -> Iterator[str]:
+    """`app` on uvicorn in a thread, on a free loopback port or on `sock`, already bound
+    (to listen on another address); yields its base URL once it accepts requests."""
+    if sock is None:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_config=None, lifespan="on"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        url = f"http://127.0.0.1:{port}"
+    else:
+        host, port = sock.getsockname()[:2]
+        server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        url = f"http://{host}:{port}"
     thread.start()
     deadline = time.monotonic() + timeout_s
     while not server.started:
@@ -30,7 +41,7 @@ def run_server(app: FastAPI, timeout_s: float = 10.0) -> Iterator[str]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.01)  # polling uvicorn's started flag
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout_s)
