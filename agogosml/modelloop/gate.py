@@ -24,7 +24,7 @@ from agogosml.modelloop import checks
 from agogosml.modelloop.canned import CannedExample, default_examples
 from agogosml.modelloop.checks import Check
 from agogosml.modelloop.errors import ModelLoopError
-from agogosml.modelloop.metrics import holdout_metrics
+from agogosml.modelloop.scores import holdout_metrics
 from agogosml.modelloop.tracking import (
     GATE_REPORT_ARTIFACT,
     GATE_TAG,

@@ -34,8 +34,8 @@ from agogosml.modelloop.dataset import (
     split_holdout,
 )
 from agogosml.modelloop.estimators import SKOPS_TRUSTED_TYPES, build_pipeline, estimator_params
-from agogosml.modelloop.metrics import holdout_metrics
 from agogosml.modelloop.profile import ReferenceProfile
+from agogosml.modelloop.scores import holdout_metrics
 from agogosml.modelloop.tracking import (
     HOLDOUT_ARTIFACT,
     MANIFEST_ARTIFACT,

@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 from agogosml.errors import ConfigurationError
-from agogosml.rollout.gate import Fetch, MetricsUnreadable
+from agogosml.rollout.health import Fetch, MetricsUnreadable
 from agogosml.rollout.prometheus import DEFAULT_SELECTOR
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> None:
     from kubernetes import client, config
 
     from agogosml.rollout.cluster import Cluster, Journal
-    from agogosml.rollout.gate import GateLimits, MetricsSource, PerPod
+    from agogosml.rollout.health import HealthLimits, MetricsSource, PerPod
     from agogosml.rollout.helm import HelmRelease
     from agogosml.rollout.pods import direct_fetch, proxy_fetch, slot_endpoints
     from agogosml.rollout.prometheus import PrometheusMetrics
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> None:
         cluster,
         Journal(api, args.namespace, args.release),
         source_for,
-        GateLimits(args.max_error_rate, args.max_p99_latency, args.min_shadow_agreement,
+        HealthLimits(args.max_error_rate, args.max_p99_latency, args.min_shadow_agreement,
                    args.min_requests),
         WatchPolicy(args.gate_window_seconds, args.watch_seconds, args.ready_timeout_seconds),
         mlflow_tracking_uri=args.mlflow_tracking_uri,

@@ -23,7 +23,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from agogosml.rollout.gate import Fetch, MetricsUnreadable, PodEndpoint, first_line, parse
+from agogosml.rollout.health import Fetch, MetricsUnreadable, PodEndpoint, first_line, parse
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 READ_TIMEOUT_S = 5.0

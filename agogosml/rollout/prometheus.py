@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from agogosml.rollout.gate import (
+from agogosml.rollout.health import (
     LATENCY,
     REQUESTS,
     SHADOW_AGREED,

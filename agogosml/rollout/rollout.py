@@ -11,7 +11,7 @@ from typing import Any
 
 from agogosml.errors import AgogosmlError
 from agogosml.rollout.cluster import Cluster, DeploymentState, Journal, other_slot
-from agogosml.rollout.gate import GateLimits, MetricsSource, Verdict, evaluate
+from agogosml.rollout.health import HealthLimits, HealthVerdict, MetricsSource, evaluate
 from agogosml.rollout.helm import HelmRelease
 from agogosml.rollout.models import pin_model_uri
 
@@ -34,7 +34,7 @@ class WatchPolicy:
 
 class Rollout:
     def __init__(self, release: HelmRelease, cluster: Cluster, journal: Journal,
-                 source_for: SourceForSlot, limits: GateLimits, policy: WatchPolicy,
+                 source_for: SourceForSlot, limits: HealthLimits, policy: WatchPolicy,
                  sleep: Callable[[float], None] = time.sleep,
                  mlflow_tracking_uri: str | None = None) -> None:
         self.release = release
@@ -120,7 +120,7 @@ class Rollout:
              + ", ".join(f"{s.name} ({s.ready}/{s.desired})" for s in after
                          if not s.is_ready)))
 
-    def gate(self, slot: str) -> Verdict:
+    def gate(self, slot: str) -> HealthVerdict:
         verdict = evaluate(self.source_for(slot), self.limits, self.policy.gate_window_s,
                            self.sleep)
         self.journal.record("gate-passed" if verdict.passed else "gate-failed", slot=slot,

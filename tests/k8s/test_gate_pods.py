@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 from kubernetes import client
 
-from agogosml.rollout.gate import Fetch, GateLimits, PerPod, Verdict, evaluate
+from agogosml.rollout.health import Fetch, HealthLimits, HealthVerdict, PerPod, evaluate
 from agogosml.rollout.pods import direct_fetch, proxy_fetch, slot_endpoints
 from tests.conftest import Registry
 from tests.rollout_apps import (
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.timeout(180)
 SERVICE = "agogosml-app-green"
 LABELS = {"app.kubernetes.io/component": "app", "agogosml.io/slot": "green"}
 
-COUNTING_ONLY = GateLimits(max_p99_latency_s=60.0)
+COUNTING_ONLY = HealthLimits(max_p99_latency_s=60.0)
 """What requests count and fail is judged here, not latency: real apps on a loaded test
 machine may take longer than the production p99 limit."""
 
@@ -54,7 +54,7 @@ class Slot:
         return PerPod(slot_endpoints(self.api, self.namespace, SERVICE), fetch,
                       f"Service {SERVICE}")
 
-    def gate(self, via: str, during: Callable[[], None]) -> Verdict:
+    def gate(self, via: str, during: Callable[[], None]) -> HealthVerdict:
         return evaluate(self.source(via), COUNTING_ONLY, window_s=30, sleep=lambda _: during())
 
     def start(self, pod: str, broken: bool = False, port: int = 0) -> RunningApp:

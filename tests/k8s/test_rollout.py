@@ -37,7 +37,7 @@ from kubernetes import client, config
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from agogosml.rollout.cluster import Cluster, Journal
-from agogosml.rollout.gate import GateLimits, PerPod
+from agogosml.rollout.health import HealthLimits, PerPod
 from agogosml.rollout.helm import HelmRelease
 from agogosml.rollout.pods import proxy_fetch, slot_endpoints
 from agogosml.rollout.rollout import Rollout, WatchPolicy
@@ -249,7 +249,7 @@ class Release:
             lambda slot: PerPod(slot_endpoints(self.api, self.namespace,
                                                f"{RELEASE}-app-{slot}"),
                                 proxy_fetch(self.api, self.namespace)),
-            GateLimits(),
+            HealthLimits(),
             WatchPolicy(WINDOW_S, WATCH_S, ready_timeout_s=30))
 
     def cli(self, action: str, *args: str) -> subprocess.CompletedProcess[str]:

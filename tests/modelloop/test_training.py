@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 from agogosml.demo.data import FEATURES, NUMERIC_FEATURES, PERSONAL_FIELDS
 from agogosml.modelloop.dataset import DatasetSpec, file_digest, write_demo_dataset
 from agogosml.modelloop.errors import DatasetError
-from agogosml.modelloop.metrics import METRICS
 from agogosml.modelloop.profile import ReferenceProfile
+from agogosml.modelloop.scores import METRICS
 from agogosml.modelloop.tracking import HOLDOUT_ARTIFACT, Tracking
 from agogosml.modelloop.training import (
     TrainConfig,

@@ -41,7 +41,7 @@ FORBIDDEN_DISTRIBUTIONS = {
     "app": ("kubernetes",),
 }
 SHARED = ["agogosml.cli", "agogosml.envelope", "agogosml.errors", "agogosml.logs",
-          "agogosml.metrics", "agogosml.retry", "agogosml.serving", "agogosml.settings"]
+          "agogosml.buckets", "agogosml.retry", "agogosml.serving", "agogosml.settings"]
 TREES = {
     # The reader and writer use every transport, so all of streaming/ must import.
     "input_reader": ["agogosml.services.input_reader", "agogosml.streaming", "agogosml.web"],

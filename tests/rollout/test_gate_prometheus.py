@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from agogosml.rollout.gate import GateLimits, Verdict, evaluate
+from agogosml.rollout.health import HealthLimits, HealthVerdict, evaluate
 from agogosml.rollout.prometheus import DEFAULT_SELECTOR, PrometheusMetrics
 from tests.conftest import Registry
 from tests.rollout_apps import RunningApp, bound_socket, running_app
@@ -34,7 +34,7 @@ WINDOW_S = 30.0
 SCENARIOS = {"probed": ["probed-0"], "scoring": ["scoring-0", "scoring-1"],
              "broken": ["broken-0", "broken-1"], "restarted": ["restarted-0"]}
 
-COUNTING_ONLY = GateLimits(max_p99_latency_s=60.0)
+COUNTING_ONLY = HealthLimits(max_p99_latency_s=60.0)
 """What requests count and fail is judged here, not latency: real apps on a loaded test
 machine may take longer than the production p99 limit."""
 
@@ -80,7 +80,7 @@ class Scraped:
             assert time.monotonic() < deadline, f"Prometheus did not scrape {scenario}"
             time.sleep(0.1)  # polling Prometheus' last scrape times
 
-    def gate(self, scenario: str, traffic: Callable[[], None]) -> Verdict:
+    def gate(self, scenario: str, traffic: Callable[[], None]) -> HealthVerdict:
         def window(_: float) -> None:
             traffic()
             self.scraped_since(scenario, time.time())

@@ -74,7 +74,7 @@ def services(mlflow_registry: Registry,
             backoff = Backoff(initial_s=0.01, max_s=0.05)
             reader = InputReader(
                 source=JsonLinesSource(folder / "in.jsonl"),
-                app=BatchClient(f"{app_url}/v1/batches", 5.0, token=PIPELINE_TOKEN),
+                app_client=BatchClient(f"{app_url}/v1/batches", 5.0, token=PIPELINE_TOKEN),
                 dead_letters=DeadLetterWriter(JsonLinesSink(folder / "dead.jsonl"), backoff),
                 validator=RecordValidator(None, 10_000, "id", None, None),
                 metrics=ReaderMetrics(registry),

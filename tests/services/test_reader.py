@@ -98,7 +98,7 @@ def run_reader(tmp_path: Path) -> Iterator[Callable[..., ReaderUnderTest]]:
             max_in_flight=64)
         reader = InputReader(
             source=JsonLinesSource(tmp_path / "in.jsonl"),
-            app=BatchClient(f"{app_url}/v1/batches", 5.0, token=token),
+            app_client=BatchClient(f"{app_url}/v1/batches", 5.0, token=token),
             dead_letters=DeadLetterWriter(JsonLinesSink(tmp_path / "dead.jsonl"), backoff),
             validator=RecordValidator(None, 10_000, "id", None, None),
             metrics=metrics,

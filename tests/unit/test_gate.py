@@ -9,13 +9,13 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agogosml.rollout.cli import metrics_via
-from agogosml.rollout.gate import GateLimits, PerPod, PodEndpoint, Verdict, evaluate
+from agogosml.rollout.health import HealthLimits, HealthVerdict, PerPod, PodEndpoint, evaluate
 from agogosml.rollout.pods import direct_fetch, metrics_url, proxy_path
 from agogosml.services.app.metrics import AppMetrics
 from tests.conftest import Registry
 from tests.rollout_apps import running_app
 
-COUNTING_ONLY = GateLimits(max_p99_latency_s=60.0)
+COUNTING_ONLY = HealthLimits(max_p99_latency_s=60.0)
 """What requests count and fail is judged here, not latency: real apps on a loaded test
 machine may take longer than the production p99 limit."""
 
@@ -59,9 +59,9 @@ class Slot:
         return PerPod(lambda: list(self.endpoints.values()),
                       lambda endpoint: self.pods[endpoint.key].text(), "the test slot")
 
-    def gate(self, during: Callable[[], None], limits: GateLimits | None = None) -> Verdict:
+    def gate(self, during: Callable[[], None], limits: HealthLimits | None = None) -> HealthVerdict:
         """The gate, with `during` as the window's traffic."""
-        return evaluate(self.source(), limits or GateLimits(), window_s=30,
+        return evaluate(self.source(), limits or HealthLimits(), window_s=30,
                         sleep=lambda _: during())
 
 
@@ -85,13 +85,13 @@ def test_server_errors_fail_the_gate_and_client_errors_do_not(status: str) -> No
 def test_slow_scoring_fails_the_gate() -> None:
     slot = Slot(1)
     verdict = slot.gate(lambda: slot.pods["app-0"].serve(200, latency_s=0.8),
-                        GateLimits(max_p99_latency_s=0.25))
+                        HealthLimits(max_p99_latency_s=0.25))
     assert verdict.reasons == ["p99 latency 1.000s above 0.25s"]
 
 
 def test_no_traffic_is_no_evidence() -> None:
     slot = Slot(1)
-    verdict = slot.gate(lambda: None, GateLimits(min_requests=10))
+    verdict = slot.gate(lambda: None, HealthLimits(min_requests=10))
     assert verdict.reasons == ["only 0 scoring requests in the window, need 10"]
 
 

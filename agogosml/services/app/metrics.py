@@ -6,8 +6,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from agogosml.buckets import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS
 from agogosml.envelope import ModelRef
-from agogosml.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS
 
 MAX_PREDICTION_LABELS = 20
 """Predictions become a label only while few distinct values were seen (a classifier's

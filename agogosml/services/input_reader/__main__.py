@@ -34,7 +34,7 @@ def build() -> tuple[FastAPI, ReaderSettings]:
     reader = InputReader(
         source=build_source(settings.source, settings, settings.input_stream,
                             settings.consumer_group),
-        app=BatchClient(f"{settings.app_url}/v1/batches", settings.request_timeout_s,
+        app_client=BatchClient(f"{settings.app_url}/v1/batches", settings.request_timeout_s,
                         token=settings.pipeline_token),
         dead_letters=DeadLetterWriter(
             build_sink(settings.source, settings, settings.deadletter_stream), backoff,

@@ -78,13 +78,13 @@ class Pending:
 
 
 class InputReader:
-    def __init__(self, source: Source, app: BatchClient, dead_letters: DeadLetterWriter,
+    def __init__(self, source: Source, app_client: BatchClient, dead_letters: DeadLetterWriter,
                  validator: RecordValidator, metrics: ReaderMetrics, policy: BatchPolicy,
                  backoff: Backoff, progress: ProgressWatch,
                  transforms: Sequence[RecordTransform] = (),
                  shadow: ShadowMirror | None = None) -> None:
         self.source = source
-        self.app = app
+        self.app_client = app_client
         self.dead_letters = dead_letters
         self.validator = validator
         self.metrics = metrics
@@ -145,7 +145,7 @@ class InputReader:
         log.info("reader drained", extra={"abandoned_batches": abandoned})
         await self.source.stop()
         await self.dead_letters.sink.stop()
-        await self.app.aclose()
+        await self.app_client.aclose()
         if self.shadow is not None:
             await self.shadow.close()
 
@@ -275,7 +275,7 @@ class InputReader:
         """One attempt: the app's refusals by position in `batch`."""
         body = b'{"events":[' + b",".join(item.encoded for item in batch) + b"]}"
         headers = {ECHO_HEADER: "predictions"} if self.shadow is not None else None
-        answer = await self.app.post_encoded(body, headers)
+        answer = await self.app_client.post_encoded(body, headers)
         refused = refused_positions(answer, [item.event["id"] for item in batch])
         if refused is None:
             raise BatchFailedError("the app's answer does not follow the batch contract")

@@ -29,7 +29,7 @@ def create_app(reader: InputReader, registry: CollectorRegistry, app_health_url:
             "consuming": reader.running,
             "source": await reader.source.is_ready(),
             "deadletters": await reader.dead_letters.sink.is_ready(),
-            "app": await reader.app.is_reachable(app_health_url),
+            "app": await reader.app_client.is_reachable(app_health_url),
         }
 
     def liveness() -> Problem | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from agogosml.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS
+from agogosml.buckets import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS
 
 
 class WriterMetrics:

@@ -1,4 +1,4 @@
-"""The promotion gate: is a slot healthy enough to take (or keep) production traffic?
+"""A slot's health, as the promotion gate judges it: may it take (or keep) production traffic?
 
 What it judges: the scoring requests the slot answered in a window of `window_s`
 seconds, and nothing else. Scoring requests are `/v1/batches`, `/predict` and
@@ -32,6 +32,8 @@ from typing import Protocol
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from agogosml.errors import AgogosmlError
+
 Labels = tuple[tuple[str, str], ...]
 Samples = dict[tuple[str, Labels], float]
 Sleep = Callable[[float], None]
@@ -48,7 +50,7 @@ COUNTERS = (REQUESTS, SHADOW_COMPARED, SHADOW_AGREED, f"{LATENCY}_bucket", f"{LA
 
 
 @dataclass(frozen=True)
-class GateLimits:
+class HealthLimits:
     max_error_rate: float = 0.01
     max_p99_latency_s: float = 0.25
     min_shadow_agreement: float = 0.95
@@ -56,7 +58,7 @@ class GateLimits:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class HealthVerdict:
     passed: bool
     reasons: list[str] = field(default_factory=list)
     error_rate: float | None = None
@@ -81,7 +83,7 @@ class Window:
     """Reported, not judged (a pod left or joined during the window)."""
 
 
-class MetricsUnreadable(Exception):
+class MetricsUnreadable(AgogosmlError):
     """A reading got no answer, an error status, or text that is not metrics."""
 
 
@@ -150,7 +152,7 @@ def p99(increases: Samples) -> float | None:
     return None
 
 
-def judge(window: Window, limits: GateLimits) -> Verdict:
+def judge(window: Window, limits: HealthLimits) -> HealthVerdict:
     by_status = scoring_requests(window.increases)
     requests = sum(by_status.values())
     failed = sum(count for status, count in by_status.items() if status >= 500)
@@ -171,18 +173,18 @@ def judge(window: Window, limits: GateLimits) -> Verdict:
         if agreement < limits.min_shadow_agreement:
             reasons.append(f"shadow agreement {agreement:.3f} below "
                            f"{limits.min_shadow_agreement}")
-    return Verdict(not reasons, reasons, error_rate, latency, agreement, requests,
+    return HealthVerdict(not reasons, reasons, error_rate, latency, agreement, requests,
                    window.pods, list(window.notes))
 
 
-def evaluate(source: MetricsSource, limits: GateLimits, window_s: float,
-             sleep: Sleep = time.sleep) -> Verdict:
+def evaluate(source: MetricsSource, limits: HealthLimits, window_s: float,
+             sleep: Sleep = time.sleep) -> HealthVerdict:
     """Metrics that cannot be read fail the gate: a slot whose pods stopped answering is
     no healthier than one answering with errors."""
     try:
         window = source.read(window_s, sleep)
     except MetricsUnreadable as error:
-        return Verdict(False, [f"metrics unreadable: {error}"])
+        return HealthVerdict(False, [f"metrics unreadable: {error}"])
     return judge(window, limits)
 
 
