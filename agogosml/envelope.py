@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -110,6 +110,124 @@ class ScoredEvent:
         return cls(id=event_id, time_ms=time_ms, subject=subject,
                    model=_model_ref(model["name"], model["version"]),
                    prediction=prediction, scores=scores, scored_at_ms=scored_at)
+
+
+    @staticmethod
+    def canonical(item: Any) -> JsonObject:
+        """`item` in the documented shape, as the writer writes it: a plain scored event as
+        it came (the common case, checked cheaply), anything else checked field by field
+        and rebuilt, so that unknown fields are dropped."""
+        if is_plain_scored_event(item):
+            return cast(JsonObject, item)
+        return ScoredEvent.from_json(item).to_json()
+
+
+# --- the pipeline hop's batch contract: reader -> app (BatchRequest, BatchAnswer), app ->
+# writer (ScoredBatch). The one value travelling back is `BatchAnswer.predictions`: the
+# production predictions the reader asks for (ECHO_HEADER) only to send them, with a
+# mirrored sample, to the preview app as that sample's `reference`.
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """`POST /v1/batches` on the app. A shadow batch (SHADOW_HEADER) may carry `reference`:
+    production's prediction per event id, which the preview app compares its own with."""
+
+    events: list[Event]
+    reference: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, document: JsonObject) -> BatchRequest:
+        """From a document `decode_batch` read; a bad event is named by its position."""
+        events: list[Event] = []
+        for index, item in enumerate(document["events"]):
+            try:
+                events.append(Event.from_json(item))
+            except BadRequestError as error:
+                raise BadRequestError(f"events[{index}]: {error}") from None
+        reference = document.get("reference")
+        return cls(events, reference if isinstance(reference, dict) else None)
+
+    @staticmethod
+    def encode_json(events: list[JsonObject], reference: dict[str, Any] | None) -> JsonObject:
+        """The JSON form of a batch of events in their JSON form (the shadow mirror's)."""
+        document: JsonObject = {"events": events}
+        if reference is not None:
+            document["reference"] = reference
+        return document
+
+    @staticmethod
+    def encode(encoded_events: Sequence[bytes]) -> bytes:
+        """The request body from events already encoded one by one (the reader encodes
+        each record once, when it validates it)."""
+        return b'{"events":[' + b",".join(encoded_events) + b"]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An event the app could not score, by its position in the request's `events` (ids
+    may repeat in a batch), with the reason."""
+
+    index: int
+    id: str
+    reason: str
+
+    def to_json(self) -> JsonObject:
+        return {"index": self.index, "id": self.id, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAnswer:
+    """The app's answer to a batch, sent once the writer confirmed the scored events."""
+
+    scored: int
+    rejected: list[Refusal]
+    predictions: dict[str, Any] | None = None
+    """Production's prediction per event id, only when the request asked (ECHO_HEADER)."""
+
+    def to_json(self) -> JsonObject:
+        answer: JsonObject = {"scored": self.scored,
+                              "rejected": [item.to_json() for item in self.rejected]}
+        if self.predictions is not None:
+            answer["predictions"] = self.predictions
+        return answer
+
+    @classmethod
+    def from_json(cls, answer: Any, ids: Sequence[str]) -> BatchAnswer | None:
+        """Read the answer to a request whose events had `ids`; None when it does not
+        follow the contract. A refusal without `index` (an app from before positions) is
+        matched by id, first come first."""
+        if not isinstance(answer, dict) or not isinstance(rejected := answer.get("rejected", []),
+                                                          list):
+            return None
+        refusals: dict[int, Refusal] = {}
+        for item in rejected:
+            if not isinstance(item, dict):
+                return None
+            index = item.get("index")
+            if index is None:
+                index = next((n for n, event_id in enumerate(ids)
+                              if event_id == item.get("id") and n not in refusals), None)
+            if not isinstance(index, int) or isinstance(index, bool) \
+                    or not 0 <= index < len(ids):
+                return None
+            refusals[index] = Refusal(index, ids[index], str(item.get("reason", "")))
+        predictions = answer.get("predictions")
+        scored = answer.get("scored")
+        if not isinstance(scored, int) or isinstance(scored, bool):
+            scored = len(ids) - len(refusals)
+        return cls(scored, list(refusals.values()),
+                   predictions if isinstance(predictions, dict) else None)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredBatch:
+    """`POST /v1/batches` on the writer: the events the app scored."""
+
+    events: list[ScoredEvent]
+
+    def to_json(self) -> JsonObject:
+        return {"events": [event.to_json() for event in self.events]}
 
 
 SCORED_EVENT_FIELDS = frozenset({"id", "subject", "time", "model", "prediction", "scores",

@@ -21,7 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agogosml.envelope import INT64_MAX, INT64_MIN, Event, ModelRef, ScoredEvent, output_problem
+from agogosml.envelope import (
+    INT64_MAX,
+    INT64_MIN,
+    Event,
+    ModelRef,
+    Refusal,
+    ScoredEvent,
+    output_problem,
+)
 from agogosml.errors import ModelInputError
 from agogosml.services.app.model import LoadedModel, Scores
 
@@ -36,20 +44,9 @@ INLINE_BUDGET_S = 0.025
 
 
 @dataclass(frozen=True, slots=True)
-class Rejection:
-    index: int
-    """The event's position in the request's `events` list: ids may repeat in a batch."""
-    id: str
-    reason: str
-
-    def to_json(self) -> dict[str, object]:
-        return {"index": self.index, "id": self.id, "reason": self.reason}
-
-
-@dataclass(frozen=True, slots=True)
 class BatchResult:
     scored: list[ScoredEvent]
-    rejected: list[Rejection]
+    rejected: list[Refusal]
 
 
 class Scorer:
@@ -119,20 +116,20 @@ def _score_all(model: LoadedModel, events: list[Event]) -> Scores:
 def _bisect(model: LoadedModel, events: list[Event]) -> BatchResult:
     """Depth first, left half before right, so results keep the order of the events."""
     scored: list[ScoredEvent] = []
-    rejected: list[Rejection] = []
+    rejected: list[Refusal] = []
     pending = [list(enumerate(events))]
     while pending:
         chunk = pending.pop()
         try:
             frame = model.frame([event.payload for _, event in chunk])
         except ModelInputError as error:  # a column none of the chunk's records has
-            rejected.extend(Rejection(i, event.id, str(error)) for i, event in chunk)
+            rejected.extend(Refusal(i, event.id, str(error)) for i, event in chunk)
             continue
         try:
             scores = model.score(frame)
         except ModelInputError as error:
             if len(chunk) == 1:
-                rejected.append(Rejection(chunk[0][0], chunk[0][1].id, str(error)))
+                rejected.append(Refusal(chunk[0][0], chunk[0][1].id, str(error)))
             else:
                 middle = len(chunk) // 2
                 pending.extend((chunk[middle:], chunk[:middle]))
@@ -154,11 +151,11 @@ def _result(model: LoadedModel, chunk: list[tuple[int, Event]], scores: Scores) 
             for (_, event), prediction, row_scores in zip(chunk, scores.predictions,
                                                           scores.scores, strict=True)], [])
     scored: list[ScoredEvent] = []
-    rejected: list[Rejection] = []
+    rejected: list[Refusal] = []
     for row, ((index, event), prediction, row_scores) in enumerate(
             zip(chunk, scores.predictions, scores.scores, strict=True)):
         if row in problems:
-            rejected.append(Rejection(index, event.id, f"model output: {problems[row]}"))
+            rejected.append(Refusal(index, event.id, f"model output: {problems[row]}"))
             continue
         scored.append(ScoredEvent(id=event.id, time_ms=event.time_ms, subject=event.subject,
                                   model=model.ref, prediction=prediction, scores=row_scores,

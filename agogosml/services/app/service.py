@@ -12,7 +12,15 @@ import pandas as pd
 from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
-from agogosml.envelope import ECHO_HEADER, SHADOW_HEADER, Event, ScoredEvent, decode_batch
+from agogosml.envelope import (
+    ECHO_HEADER,
+    SHADOW_HEADER,
+    BatchAnswer,
+    BatchRequest,
+    ScoredBatch,
+    ScoredEvent,
+    decode_batch,
+)
 from agogosml.errors import BadRequestError, ModelInputError, ModelNotFoundError
 from agogosml.services.app import oip, openapi
 from agogosml.services.app.bodies import frame_from_body
@@ -142,31 +150,31 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
                                       "(AGOGOSML_APP_SHADOW_WRITER_URL)")
             destination = shadow_writer
         document = decode_batch(await read_capped(request, max_body_bytes))
-        items = document["events"]
-        check_count(len(items), max_batch_events, "events")
-        if len(items) > batch_scorer.inline_max_events:  # ~10 ms for 10,000: off the loop
-            events = await asyncio.to_thread(_events, items)
+        check_count(len(document["events"]), max_batch_events, "events")
+        if len(document["events"]) > batch_scorer.inline_max_events:  # ~10 ms for 10,000
+            batch = await asyncio.to_thread(BatchRequest.from_json, document)
         else:
-            events = _events(items)
+            batch = BatchRequest.from_json(document)
+        events = batch.events
         started = time.perf_counter()
         result = await batch_scorer.score(model, events)
         metrics.predict_latency.labels(endpoint="batch").observe(time.perf_counter() - started)
         metrics.batch_size.labels(endpoint="batch").observe(len(events))
         if result.scored:
             forwarded = time.perf_counter()
-            await destination.post({"events": [event.to_json() for event in result.scored]})
+            await destination.post(ScoredBatch(result.scored).to_json())
             metrics.forward_latency.observe(time.perf_counter() - forwarded)
         metrics.scored.labels(endpoint="batch", model=model.ref.name,
                               version=model.ref.version).inc(len(result.scored))
         metrics.rejected.labels(endpoint="batch").inc(len(result.rejected))
         metrics.count_predictions(model.ref, [event.prediction for event in result.scored])
         if destination is shadow_writer:
-            _compare_with_production(result.scored, document.get("reference"), metrics)
-        answer: dict[str, Any] = {"scored": len(result.scored),
-                                  "rejected": [item.to_json() for item in result.rejected]}
-        if request.headers.get(ECHO_HEADER) == "predictions":
-            answer["predictions"] = {event.id: event.prediction for event in result.scored}
-        return JsonResponse(answer)
+            _compare_with_production(result.scored, batch.reference, metrics)
+        echo = request.headers.get(ECHO_HEADER) == "predictions"
+        return JsonResponse(BatchAnswer(
+            len(result.scored), result.rejected,
+            {event.id: event.prediction for event in result.scored} if echo else None,
+        ).to_json())
 
     @app.get("/v2/health/live")
     async def oip_live() -> dict[str, bool]:
@@ -205,9 +213,9 @@ def _count_scoring(request: Request, status: int, metrics: AppMetrics) -> None:
         metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
 
 
-def _compare_with_production(scored: list[ScoredEvent], reference: Any,
+def _compare_with_production(scored: list[ScoredEvent], reference: dict[str, Any] | None,
                              metrics: AppMetrics) -> None:
-    if not isinstance(reference, dict):
+    if reference is None:
         return
     compared = [event for event in scored if event.id in reference]
     metrics.shadow_compared.inc(len(compared))
@@ -219,16 +227,6 @@ def _named(models: ModelHolder, name: str) -> LoadedModel:
     if name != model.ref.name:
         raise ModelNotFoundError(f"no model named '{name}'; this app serves '{model.ref.name}'")
     return model
-
-
-def _events(items: list[Any]) -> list[Event]:
-    events: list[Event] = []
-    for index, item in enumerate(items):
-        try:
-            events.append(Event.from_json(item))
-        except BadRequestError as error:
-            raise BadRequestError(f"events[{index}]: {error}") from None
-    return events
 
 
 def _respond(content: dict[str, Any]) -> JsonResponse:

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from agogosml.envelope import ECHO_HEADER
+from agogosml.envelope import ECHO_HEADER, BatchAnswer, BatchRequest
 from agogosml.errors import (
     BadRequestError,
     BatchFailedError,
@@ -273,17 +273,18 @@ class InputReader:
 
     async def _post(self, batch: list[Pending]) -> dict[int, str]:
         """One attempt: the app's refusals by position in `batch`."""
-        body = b'{"events":[' + b",".join(item.encoded for item in batch) + b"]}"
+        body = BatchRequest.encode([item.encoded for item in batch])
         headers = {ECHO_HEADER: "predictions"} if self.shadow is not None else None
-        answer = await self.app_client.post_encoded(body, headers)
-        refused = refused_positions(answer, [item.event["id"] for item in batch])
-        if refused is None:
+        answer = BatchAnswer.from_json(await self.app_client.post_encoded(body, headers),
+                                       [item.event["id"] for item in batch])
+        if answer is None:
             raise BatchFailedError("the app's answer does not follow the batch contract")
+        refused = {refusal.index: short(refusal.reason) for refusal in answer.rejected}
         self._last_ack = time.monotonic()
         self.metrics.batch_size.observe(len(batch))
         self.metrics.forwarded.inc(len(batch) - len(refused))
         if self.shadow is not None:
-            self.shadow.offer([item.event for item in batch], answer.get("predictions") or {})
+            self.shadow.offer([item.event for item in batch], answer.predictions or {})
         return refused
 
     async def _finish(self, batch_id: int) -> None:
@@ -314,24 +315,3 @@ class InputReader:
         for (stream, partition), lag in lags.items():
             self.metrics.lag.labels(stream=stream, partition=partition).set(lag)
         self.progress.observe(sum(lags.values()) + self._records_in_flight)
-
-
-def refused_positions(answer: Any, ids: list[str]) -> dict[int, str] | None:
-    """Read the app's answer `{"rejected": [{"index", "id", "reason"}, ...]}` into
-    reasons by position; None when the answer does not follow that contract. An entry
-    without `index` (an app from before positions) is matched by id, first come first."""
-    if not isinstance(answer, dict) or not isinstance(rejected := answer.get("rejected", []),
-                                                      list):
-        return None
-    refused: dict[int, str] = {}
-    for item in rejected:
-        if not isinstance(item, dict):
-            return None
-        index = item.get("index")
-        if index is None:
-            index = next((n for n, event_id in enumerate(ids)
-                          if event_id == item.get("id") and n not in refused), None)
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(ids):
-            return None
-        refused[index] = short(str(item.get("reason", "")))
-    return refused

@@ -14,7 +14,7 @@ import logging
 import zlib
 from typing import Any
 
-from agogosml.envelope import SHADOW_HEADER
+from agogosml.envelope import SHADOW_HEADER, BatchRequest
 from agogosml.errors import AgogosmlError
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.web.client import BatchClient
@@ -54,7 +54,7 @@ class ShadowMirror:
 
     async def _send(self, sample: list[dict[str, Any]], reference: dict[str, Any]) -> None:
         try:
-            await self.client.post({"events": sample, "reference": reference},
+            await self.client.post(BatchRequest.encode_json(sample, reference),
                                    headers={SHADOW_HEADER: "1"})
         except AgogosmlError as error:
             self.metrics.shadow_failures.inc()

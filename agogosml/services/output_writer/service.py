@@ -19,7 +19,6 @@ from agogosml.envelope import (
     ScoredEvent,
     decode_batch,
     dumps,
-    is_plain_scored_event,
 )
 from agogosml.errors import BadRequestError, SinkError
 from agogosml.services.output_writer.metrics import WriterMetrics
@@ -58,13 +57,11 @@ WRITE_OPERATION: dict[str, Any] = {
 
 def to_record(index: int, item: Any) -> OutRecord:
     """The record as the documented shape only: fields the writer does not know are dropped."""
-    if is_plain_scored_event(item):
-        return OutRecord(value=dumps(item), key=item["id"].encode())
     try:
-        event = ScoredEvent.from_json(item)
+        event = ScoredEvent.canonical(item)
     except BadRequestError as error:
         raise BadRequestError(f"events[{index}]: {error}") from None
-    return OutRecord(value=dumps(event.to_json()), key=event.id.encode())
+    return OutRecord(value=dumps(event), key=event["id"].encode())
 
 
 def create_app(sink: Sink, registry: CollectorRegistry, pipeline: Credentials,
