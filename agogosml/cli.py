@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -13,10 +14,9 @@ from agogosml.errors import AgogosmlError
 from agogosml.logs import configure_logging
 from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
 from agogosml.rollout.cli import add_parser as add_rollout_parser
+from agogosml.services import registry
 from agogosml.services.input_reader.settings import ReaderStreamSettings
 from agogosml.settings import load_settings
-
-SERVICES = ("app", "input_reader", "output_writer")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run one of the pipeline services")
-    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("service", choices=sorted(registry.NAMES))
     serve.set_defaults(run=_serve)
 
     train = commands.add_parser("train-demo", help="train and register the demo model")
@@ -82,13 +82,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    if args.service == "app":
-        from agogosml.services.app.__main__ import main
-    elif args.service == "input_reader":
-        from agogosml.services.input_reader.__main__ import main
-    else:
-        from agogosml.services.output_writer.__main__ import main
-    main()
+    # Imported only now: the service's dependencies (MLflow for the app) load with it.
+    module = importlib.import_module(f"{registry.get(args.service).module}.__main__")
+    module.main()
 
 
 def _train_demo(args: argparse.Namespace) -> None:

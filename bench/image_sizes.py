@@ -17,10 +17,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from agogosml.services.registry import SERVICES
 from tests.packaging.lockenv import lock_env, site_packages
 
 BEFORE = ["app", "rollout"]
-AFTER = {"input_reader": ["core"], "app": ["app"], "output_writer": ["core"]}
+AFTER: dict[str, list[str]] = {service.name: [service.lock] for service in SERVICES}
 MB = 1_000_000
 
 

@@ -17,20 +17,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from agogosml.localstack.broker import KafkaBroker, free_port
 from agogosml.localstack.processes import ServiceProcess
 from agogosml.localstack.tokens import new_pipeline_token, pipeline_token_env
+from agogosml.services.registry import ENV_PREFIXES
 from bench.kafka_io import Topics
 from bench.procs import Child
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "agogosml" / "demo" / "transaction.schema.json"
 TRAINING_ROWS = 5_000
-SERVICE_PREFIXES = ("AGOGOSML_READER_", "AGOGOSML_APP_", "AGOGOSML_WRITER_")
 BENCH_TOKEN = new_pipeline_token()
 
 
 def forget_service_settings() -> None:
     """Drop service settings inherited from the caller's environment: the services get
     exactly the benchmark's settings (and their defaults), whoever runs it."""
-    for name in [name for name in os.environ if name.startswith(SERVICE_PREFIXES)]:
+    for name in [name for name in os.environ if name.startswith(ENV_PREFIXES)]:
         del os.environ[name]
 
 

@@ -13,11 +13,7 @@ from pathlib import Path
 
 import httpx
 
-MODULES = {
-    "app": "agogosml.services.app",
-    "output_writer": "agogosml.services.output_writer",
-    "input_reader": "agogosml.services.input_reader",
-}
+from agogosml.services import registry
 
 
 class ChildProcess:
@@ -66,13 +62,13 @@ class ChildProcess:
 
 
 class ServiceProcess(ChildProcess):
-    """`name` is the service to run (a key of MODULES); `label` tells two instances of
-    the same service apart in messages and log file names."""
+    """`name` is the service to run (a name in agogosml.services.registry); `label` tells
+    two instances of the same service apart in messages and log file names."""
 
     def __init__(self, name: str, port: int, env: Mapping[str, str], log_dir: Path,
                  label: str | None = None) -> None:
         label = label or name
-        super().__init__(label, [sys.executable, "-m", MODULES[name]], env,
+        super().__init__(label, [sys.executable, "-m", registry.get(name).module], env,
                          log_dir / f"{label}.log")
         self.name = name
         self.port = port

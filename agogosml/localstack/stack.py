@@ -23,15 +23,15 @@ from agogosml.localstack.broker import KafkaBroker
 from agogosml.localstack.processes import ChildProcess, ServiceProcess
 from agogosml.localstack.supervisor import Supervisor
 from agogosml.localstack.tokens import new_pipeline_token, pipeline_token_env, save_token
+from agogosml.services.registry import SERVICES
 from agogosml.streaming.topics import ensure_topics
 
 VAR = Path(os.environ.get("AGOGOSML_VAR_DIR", "var"))
 TOKEN_FILE = VAR / "pipeline-token"
 SHADOW_STREAM = "agogosml.shadow"
-DEFAULT_PORTS = {"output_writer": 8001, "app": 8000, "input_reader": 8002}
+DEFAULT_PORTS = {service.name: service.port for service in reversed(SERVICES)}
 """In start order: each one's readiness needs the ones before it."""
-PORT_VARIABLES = {"output_writer": "AGOGOSML_WRITER_PORT", "app": "AGOGOSML_APP_PORT",
-                  "input_reader": "AGOGOSML_READER_PORT"}
+PORT_VARIABLES = {service.name: service.port_variable for service in reversed(SERVICES)}
 
 
 def _env(name: str, default: str) -> str:

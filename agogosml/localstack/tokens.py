@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-SERVICE_PREFIXES = ("AGOGOSML_READER_", "AGOGOSML_APP_", "AGOGOSML_WRITER_")
+from agogosml.services.registry import ENV_PREFIXES
 
 
 def new_pipeline_token() -> str:
@@ -14,7 +14,7 @@ def new_pipeline_token() -> str:
 
 def pipeline_token_env(token: str) -> dict[str, str]:
     """The variables that give all three services the same pipeline token."""
-    return {f"{prefix}PIPELINE_TOKEN": token for prefix in SERVICE_PREFIXES}
+    return {f"{prefix}PIPELINE_TOKEN": token for prefix in ENV_PREFIXES}
 
 
 def save_token(token: str, path: Path) -> None:

@@ -29,6 +29,7 @@ import pytest
 from agogosml.services.app.settings import AppSettings
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.services.output_writer.settings import WriterSettings
+from agogosml.services.registry import SERVICES as REGISTRY
 from agogosml.settings import ServiceSettings
 
 ROOT = Path(__file__).parents[2]
@@ -39,7 +40,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "output_writer": WriterSettings,
 }
 SERVICES = list(SETTINGS)
-LOCKS = {"input_reader": "core", "app": "app", "output_writer": "core"}
+LOCKS = {service.name: service.lock for service in REGISTRY}
 """The lock (requirements/<name>.txt) each image installs: the reader and writer the core only."""
 BUILD_LOCK = "build"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CONNECTION_STRING|CREDENTIAL|API_KEY", re.I)

@@ -1,0 +1,64 @@
+"""The deployables, one entry each: the one place that says what a service is called, which
+module runs it, the port it listens on, its settings' environment prefix, its image and
+the lock the image installs.
+
+The CLI (`agogosml serve`), the local stack (`make run`) and the benchmark read this table.
+The services' settings, docker-compose.yml and the Helm chart keep their own copies, which
+tests/packaging/test_registry.py checks against it.
+
+Standard library only: the reader's and writer's images carry no MLflow, pandas or numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Lock = Literal["core", "app"]
+"""requirements/<lock>.txt: core for the reader and writer (no MLflow, scikit-learn, pandas
+or numpy), app for the app (the `app` extra)."""
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    """`agogosml serve <name>`; also the name the local stack and the benchmark use."""
+    module: str
+    """Runs the service: `python -m <module>` (its `__main__` has `main()`)."""
+    port: int
+    """Where it listens unless told otherwise (its settings' `port` default)."""
+    env_prefix: str
+    """Of its settings' environment variables (`<prefix>PORT`, `<prefix>PIPELINE_TOKEN`)."""
+    image: str
+    """The image's name, without registry and tag."""
+    lock: Lock
+    """The lock its image installs."""
+
+    @property
+    def port_variable(self) -> str:
+        """The environment variable that moves it to another port."""
+        return f"{self.env_prefix}PORT"
+
+
+SERVICES: tuple[Service, ...] = (
+    Service(name="input_reader", module="agogosml.services.input_reader", port=8002,
+            env_prefix="AGOGOSML_READER_", image="agogosml-input-reader", lock="core"),
+    Service(name="app", module="agogosml.services.app", port=8000,
+            env_prefix="AGOGOSML_APP_", image="agogosml-app", lock="app"),
+    Service(name="output_writer", module="agogosml.services.output_writer", port=8001,
+            env_prefix="AGOGOSML_WRITER_", image="agogosml-output-writer", lock="core"),
+)
+"""In the order events flow through them. Each one's readiness needs the ones after it, so
+whoever starts them all starts them in reverse."""
+
+NAMES: tuple[str, ...] = tuple(service.name for service in SERVICES)
+ENV_PREFIXES: tuple[str, ...] = tuple(service.env_prefix for service in SERVICES)
+
+
+def get(name: str) -> Service:
+    """The service called `name`; KeyError naming the known ones otherwise."""
+    for service in SERVICES:
+        if service.name == name:
+            return service
+    raise KeyError(f"no service {name!r}; the services are {', '.join(NAMES)}")
+
