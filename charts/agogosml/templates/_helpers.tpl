@@ -191,32 +191,23 @@ one); and, when there is anything at all, the checksum salt. Call with $, then r
 {{- end }}
 
 {{/*
-The auth env of one service, read from the auth Secret. (dict "root" $ "prefix"
+The auth env entries of one service, read from the auth Secret. (dict "root" $ "prefix"
 "AGOGOSML_APP_" "receives" true "apiKey" true): the pipeline token always; its secondary
 where the service receives pipeline batches; the API keys on the app. Secondary keys are
-optional: absent from the Secret, the variable is unset.
+optional: absent from the Secret, the variable is unset. Returns EnvVars as agogosml.env.
 */}}
 {{- define "agogosml.authEnv" -}}
 {{- $root := .root }}
 {{- $secret := include "agogosml.authSecret" $root }}
-{{- $entries := list (list "PIPELINE_TOKEN" "pipeline-token" false) }}
+{{- $entries := list (list "PIPELINE_TOKEN" (dict "secret" $secret "key" "pipeline-token")) }}
 {{- if .receives }}
-{{- $entries = append $entries (list "PIPELINE_TOKEN_SECONDARY" "pipeline-token-secondary" true) }}
+{{- $entries = append $entries (list "PIPELINE_TOKEN_SECONDARY" (dict "secret" $secret "key" "pipeline-token-secondary" "optional" true)) }}
 {{- end }}
 {{- if and .apiKey $root.Values.auth.apiKey.enabled }}
-{{- $entries = append $entries (list "API_KEY" "api-key" false) }}
-{{- $entries = append $entries (list "API_KEY_SECONDARY" "api-key-secondary" true) }}
+{{- $entries = append $entries (list "API_KEY" (dict "secret" $secret "key" "api-key")) }}
+{{- $entries = append $entries (list "API_KEY_SECONDARY" (dict "secret" $secret "key" "api-key-secondary" "optional" true)) }}
 {{- end }}
-{{- range $entries }}
-- name: {{ $.prefix }}{{ index . 0 }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ $secret }}
-      key: {{ index . 1 }}
-      {{- if index . 2 }}
-      optional: true
-      {{- end }}
-{{- end }}
+{{- include "agogosml.env" (dict "prefix" .prefix "entries" $entries) }}
 {{- end }}
 
 {{/* The chart Secret keys each component reads (those the Secret holds count). */}}
@@ -243,63 +234,88 @@ NetworkPolicyPorts as a YAML list: a number is a TCP port, an object is taken as
 {{- end }}
 {{- end }}
 
-{{/* One env entry read from a Secret. (dict "name" "ENV" "secret" "name" "key" "key") */}}
-{{- define "agogosml.secretEnv" -}}
-- name: {{ .name }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ .secret }}
-      key: {{ .key }}
+{{/*
+Env lists are built one way. An entry is (list NAME VALUE): VALUE is a plain value (it
+becomes a string) or (dict "secret" <Secret> "key" <key> ["optional" true]) for a
+secretKeyRef. agogosml.env turns entries into a YAML list of Kubernetes EnvVars, with
+"prefix" before every name; the helpers below return theirs the same way, templates join
+them with `include ... | fromYamlArray` and `concat`, and the containers render the list
+(and the component's extraEnv) with toYaml. (dict "prefix" "AGOGOSML_READER_" "entries" (list ...))
+*/}}
+{{- define "agogosml.env" -}}
+{{- $env := list }}
+{{- range .entries }}
+{{- $name := print ($.prefix | default "") (index . 0) }}
+{{- $value := index . 1 }}
+{{- if kindIs "map" $value }}
+{{- $ref := dict "name" $value.secret "key" $value.key }}
+{{- if $value.optional }}
+{{- $_ := set $ref "optional" true }}
+{{- end }}
+{{- $env = append $env (dict "name" $name "valueFrom" (dict "secretKeyRef" $ref)) }}
+{{- else }}
+{{- $env = append $env (dict "name" $name "value" (toString $value)) }}
+{{- end }}
+{{- end }}
+{{- toYaml $env }}
 {{- end }}
 
 {{/*
-How the reader or a writer reaches its stream. Call with (dict "root" $ "prefix" "AGOGOSML_READER_"
-"checkpoints" true).
+The env of one service container, in this order: where it listens and how much it logs,
+its own entries, its stream (with "transport"), its auth. Returns EnvVars as agogosml.env.
+(dict "root" $ "prefix" "AGOGOSML_READER_" "port" 8002 "entries" (list ...)
+"transport" (dict "checkpoints" true) "auth" (dict "receives" true "apiKey" false))
+*/}}
+{{- define "agogosml.serviceEnv" -}}
+{{- $root := .root }}
+{{- $p := .prefix }}
+{{- $common := list
+  (list (print $p "HOST") "0.0.0.0")
+  (list (print $p "PORT") .port)
+  (list (print $p "LOG_LEVEL") $root.Values.logLevel)
+  (list (print $p "SHUTDOWN_TIMEOUT_S") $root.Values.shutdownTimeoutS)
+  (list "HOME" "/tmp") }}
+{{- $env := include "agogosml.env" (dict "entries" $common) | fromYamlArray }}
+{{- $env = concat $env (include "agogosml.env" (dict "prefix" $p "entries" .entries) | fromYamlArray) }}
+{{- with .transport }}
+{{- $env = concat $env (include "agogosml.transportEnv" (dict "root" $root "prefix" $p "checkpoints" .checkpoints) | fromYamlArray) }}
+{{- end }}
+{{- $env = concat $env (include "agogosml.authEnv" (merge (dict "root" $root "prefix" $p) (.auth | default dict)) | fromYamlArray) }}
+{{- toYaml $env }}
+{{- end }}
+
+{{/*
+How the reader or a writer reaches its stream. (dict "root" $ "prefix" "AGOGOSML_READER_"
+"checkpoints" true). Returns EnvVars as agogosml.env.
 */}}
 {{- define "agogosml.transportEnv" -}}
 {{- $root := .root }}
-{{- $p := .prefix }}
 {{- $k := $root.Values.kafka }}
 {{- $e := $root.Values.eventhubs }}
 {{- $chartSecret := include "agogosml.fullname" $root }}
+{{- $kafkaSecret := $k.existingSecret | default $chartSecret }}
+{{- $eventhubsSecret := $e.existingSecret | default $chartSecret }}
+{{- $entries := list }}
 {{- if eq $root.Values.transport "kafka" }}
 {{- if include "agogosml.kafkaUsesEventhubs" $root }}
-{{ include "agogosml.secretEnv" (dict "name" (print $p "KAFKA_EVENTHUBS_CONNECTION_STRING") "secret" ($k.existingSecret | default $chartSecret) "key" (ternary $k.existingSecretKeys.eventhubsConnectionString "kafka-eventhubs-connection-string" (not (empty $k.existingSecret)))) }}
+{{- $entries = append $entries (list "KAFKA_EVENTHUBS_CONNECTION_STRING" (dict "secret" $kafkaSecret "key" (ternary $k.existingSecretKeys.eventhubsConnectionString "kafka-eventhubs-connection-string" (not (empty $k.existingSecret))))) }}
 {{- else }}
-- name: {{ $p }}KAFKA_BOOTSTRAP_SERVERS
-  value: {{ $k.bootstrapServers | quote }}
-- name: {{ $p }}KAFKA_SECURITY_PROTOCOL
-  value: {{ $k.securityProtocol | quote }}
+{{- $entries = append $entries (list "KAFKA_BOOTSTRAP_SERVERS" $k.bootstrapServers) }}
+{{- $entries = append $entries (list "KAFKA_SECURITY_PROTOCOL" $k.securityProtocol) }}
 {{- if include "agogosml.kafkaUsesSasl" $root }}
-- name: {{ $p }}KAFKA_SASL_MECHANISM
-  value: {{ $k.sasl.mechanism | quote }}
-- name: {{ $p }}KAFKA_SASL_USERNAME
-  value: {{ $k.sasl.username | quote }}
-{{ include "agogosml.secretEnv" (dict "name" (print $p "KAFKA_SASL_PASSWORD") "secret" ($k.existingSecret | default $chartSecret) "key" (ternary $k.existingSecretKeys.saslPassword "kafka-sasl-password" (not (empty $k.existingSecret)))) }}
+{{- $entries = append $entries (list "KAFKA_SASL_MECHANISM" $k.sasl.mechanism) }}
+{{- $entries = append $entries (list "KAFKA_SASL_USERNAME" $k.sasl.username) }}
+{{- $entries = append $entries (list "KAFKA_SASL_PASSWORD" (dict "secret" $kafkaSecret "key" (ternary $k.existingSecretKeys.saslPassword "kafka-sasl-password" (not (empty $k.existingSecret))))) }}
 {{- end }}
 {{- end }}
 {{- else }}
-{{ include "agogosml.secretEnv" (dict "name" (print $p "EVENTHUBS_CONNECTION_STRING") "secret" ($e.existingSecret | default $chartSecret) "key" (ternary $e.existingSecretKeys.connectionString "eventhubs-connection-string" (not (empty $e.existingSecret)))) }}
+{{- $entries = append $entries (list "EVENTHUBS_CONNECTION_STRING" (dict "secret" $eventhubsSecret "key" (ternary $e.existingSecretKeys.connectionString "eventhubs-connection-string" (not (empty $e.existingSecret))))) }}
 {{- if and .checkpoints (or $e.existingSecret $e.checkpointBlobConnectionString) }}
-{{ include "agogosml.secretEnv" (dict "name" (print $p "EVENTHUBS_CHECKPOINT_BLOB_CONNECTION_STRING") "secret" ($e.existingSecret | default $chartSecret) "key" (ternary $e.existingSecretKeys.checkpointBlobConnectionString "eventhubs-checkpoint-blob-connection-string" (not (empty $e.existingSecret)))) }}
+{{- $entries = append $entries (list "EVENTHUBS_CHECKPOINT_BLOB_CONNECTION_STRING" (dict "secret" $eventhubsSecret "key" (ternary $e.existingSecretKeys.checkpointBlobConnectionString "eventhubs-checkpoint-blob-connection-string" (not (empty $e.existingSecret))))) }}
 {{- end }}
-- name: {{ $p }}EVENTHUBS_CHECKPOINT_CONTAINER
-  value: {{ $e.checkpointContainer | quote }}
+{{- $entries = append $entries (list "EVENTHUBS_CHECKPOINT_CONTAINER" $e.checkpointContainer) }}
 {{- end }}
-{{- end }}
-
-{{/* What every service reads: where it listens, how much it logs. (dict "root" $ "prefix" .. "port" ..) */}}
-{{- define "agogosml.serviceEnv" -}}
-- name: {{ .prefix }}HOST
-  value: "0.0.0.0"
-- name: {{ .prefix }}PORT
-  value: {{ .port | quote }}
-- name: {{ .prefix }}LOG_LEVEL
-  value: {{ .root.Values.logLevel | quote }}
-- name: {{ .prefix }}SHUTDOWN_TIMEOUT_S
-  value: {{ .root.Values.shutdownTimeoutS | quote }}
-- name: HOME
-  value: /tmp
+{{- include "agogosml.env" (dict "prefix" .prefix "entries" $entries) }}
 {{- end }}
 
 {{/*
@@ -389,8 +405,8 @@ topologySpreadConstraints:
 
 {{/*
 One service container: the named port http, probes on it, the hardened security
-context, /tmp mounted. (dict "root" $ "name" .. "image" .. "port" .. "env" <yaml>
-"component" <component values> "mounts" <yaml or "">)
+context, /tmp mounted. (dict "root" $ "name" .. "image" .. "port" .. "env" <list of
+EnvVars, see agogosml.serviceEnv> "component" <component values> "mounts" <yaml or "">)
 */}}
 {{- define "agogosml.container" -}}
 {{- $root := .root }}
@@ -403,10 +419,7 @@ context, /tmp mounted. (dict "root" $ "name" .. "image" .. "port" .. "env" <yaml
       containerPort: {{ .port }}
       protocol: TCP
   env:
-    {{- .env | trim | nindent 4 }}
-    {{- with .component.extraEnv }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- toYaml (concat .env (.component.extraEnv | default list)) | nindent 4 }}
   {{- with .component.extraEnvFrom }}
   envFrom:
     {{- toYaml . | nindent 4 }}
@@ -465,11 +478,8 @@ no probes, the hardened security context, /tmp and /data mounted. (dict "root" $
     - {{ toString . | quote }}
     {{- end }}
   env:
-    - name: HOME
-      value: /tmp
-    {{- with $r.extraEnv }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- $env := include "agogosml.env" (dict "entries" (list (list "HOME" "/tmp"))) | fromYamlArray }}
+    {{- toYaml (concat $env ($r.extraEnv | default list)) | nindent 4 }}
   {{- with $r.extraEnvFrom }}
   envFrom:
     {{- toYaml . | nindent 4 }}
