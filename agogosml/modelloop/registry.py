@@ -78,6 +78,23 @@ def register_challenger(tracking: Tracking, report: GateReport, trigger: str = "
     return str(version)
 
 
+def bootstrap_champion(tracking: Tracking, run_id: str, trigger: str = "bootstrap") -> str:
+    """Register a run's model and make it champion without a gate: how the demo model (and
+    any first model, which has nothing to be gated against) starts. Every later champion
+    should come through register_challenger and promote."""
+    connect(tracking)
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    version = str(mlflow.register_model(run.data.tags[MODEL_URI_TAG], tracking.model_name, tags={
+        f"{TAG_PREFIX}run_id": run_id, TRIGGER_TAG: trigger,
+        f"{TAG_PREFIX}roc_auc": f"{run.data.metrics['roc_auc']:.4f}",
+        f"{TAG_PREFIX}registered_at": _now(),
+    }).version)
+    client.set_registered_model_alias(tracking.model_name, CHAMPION, version)
+    _history(client, tracking.model_name, f"bootstrap: v{version} is champion (run {run_id})")
+    return version
+
+
 @dataclass(frozen=True)
 class _Move:
     """Which alias becomes champion, and what the displaced champion is called after."""
