@@ -92,11 +92,104 @@ http://{{ include "agogosml.componentName" (list . "app-preview") }}:{{ .Values.
 {{- end }}
 
 {{- define "agogosml.writerUrl" -}}
-http://{{ include "agogosml.componentName" (list . "output-writer") }}:8001
+http://{{ include "agogosml.componentName" (list . "output-writer") }}:{{ include "agogosml.port" "output-writer" }}
 {{- end }}
 
 {{- define "agogosml.shadowWriterUrl" -}}
-http://{{ include "agogosml.componentName" (list . "output-writer-shadow") }}:8001
+http://{{ include "agogosml.componentName" (list . "output-writer-shadow") }}:{{ include "agogosml.port" "output-writer" }}
+{{- end }}
+
+{{/*
+The three services, by the name their component label and container carry: the port each
+listens on (its container port named http; reader and writer Services too) and its
+settings' env prefix. The chart's one copy of agogosml/services/registry.py, which
+tests/packaging/test_registry.py holds to it.
+*/}}
+{{- define "agogosml.services" -}}
+input-reader: {port: 8002, envPrefix: AGOGOSML_READER_}
+app: {port: 8000, envPrefix: AGOGOSML_APP_}
+output-writer: {port: 8001, envPrefix: AGOGOSML_WRITER_}
+{{- end }}
+
+{{/* One service's entry of agogosml.services, as a dict: (include ... "app" | fromYaml). */}}
+{{- define "agogosml.serviceEntry" -}}
+{{- $services := include "agogosml.services" . | fromYaml }}
+{{- toYaml (required (printf "no service %s; the services are %s" . (keys $services | sortAlpha | join ", ")) (get $services .)) }}
+{{- end }}
+
+{{/* The port a service listens on: (include "agogosml.port" "app") is 8000. */}}
+{{- define "agogosml.port" -}}
+{{- (include "agogosml.serviceEntry" . | fromYaml).port | int }}
+{{- end }}
+
+{{/*
+The selector of one component's pods (of one slot's, with "slot"): what its Deployment,
+Service and PodDisruptionBudget match. (dict "root" $ "component" "app" "slot" "blue")
+*/}}
+{{- define "agogosml.componentSelector" -}}
+{{ include "agogosml.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- with .slot }}
+agogosml.io/slot: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* The labels of one component's objects (of one slot's, with "slot"). Same call as above. */}}
+{{- define "agogosml.componentLabels" -}}
+{{ include "agogosml.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- with .slot }}
+agogosml.io/slot: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+A ClusterIP Service selecting one component's pods (one slot's, with "slot") on their port
+named http. (dict "root" $ "name" .. "component" .. "slot" <or ""> "port" <Service port>
+"labels" <dict of labels besides the component's> "annotations" <dict>). The
+ServiceMonitor scrapes the Services labelled agogosml.io/scrape: "true".
+*/}}
+{{- define "agogosml.serviceObject" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "agogosml.componentLabels" (dict "root" .root "component" .component) | nindent 4 }}
+    {{- with .labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  type: ClusterIP
+  ports:
+    - name: http
+      port: {{ .port }}
+      targetPort: http
+      protocol: TCP
+  selector:
+    {{- include "agogosml.componentSelector" . | nindent 4 }}
+{{- end }}
+
+{{/*
+The PodDisruptionBudget of one component's pods (one slot's, with "slot"); render it
+while podDisruptionBudget.enabled. (dict "root" $ "name" .. "component" .. "slot" <or "">)
+*/}}
+{{- define "agogosml.pdbObject" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "agogosml.componentLabels" . | nindent 4 }}
+spec:
+  maxUnavailable: {{ .root.Values.podDisruptionBudget.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "agogosml.componentSelector" . | nindent 6 }}
 {{- end }}
 
 {{/*
@@ -210,7 +303,7 @@ optional: absent from the Secret, the variable is unset. Returns EnvVars as agog
 {{- include "agogosml.env" (dict "prefix" .prefix "entries" $entries) }}
 {{- end }}
 
-{{/* The chart Secret keys each component reads (those the Secret holds count). */}}
+{{/* The chart Secret keys each service reads (those the Secret holds count). */}}
 {{- define "agogosml.secretKeys" -}}
 {{- $transport := list "kafka-sasl-password" "kafka-eventhubs-connection-string" "eventhubs-connection-string" }}
 {{- $keys := dict
@@ -261,17 +354,19 @@ them with `include ... | fromYamlArray` and `concat`, and the containers render 
 {{- end }}
 
 {{/*
-The env of one service container, in this order: where it listens and how much it logs,
-its own entries, its stream (with "transport"), its auth. Returns EnvVars as agogosml.env.
-(dict "root" $ "prefix" "AGOGOSML_READER_" "port" 8002 "entries" (list ...)
-"transport" (dict "checkpoints" true) "auth" (dict "receives" true "apiKey" false))
+The env of one service's container, in this order: where it listens and how much it logs,
+its own entries, its stream (with "transport"), its auth; names carry the service's env
+prefix (agogosml.services). Returns EnvVars as agogosml.env. (dict "root" $ "service"
+"input-reader" "entries" (list ...) "transport" (dict "checkpoints" true) "auth" (dict
+"receives" true "apiKey" false))
 */}}
 {{- define "agogosml.serviceEnv" -}}
 {{- $root := .root }}
-{{- $p := .prefix }}
+{{- $service := include "agogosml.serviceEntry" .service | fromYaml }}
+{{- $p := $service.envPrefix }}
 {{- $common := list
   (list (print $p "HOST") "0.0.0.0")
-  (list (print $p "PORT") .port)
+  (list (print $p "PORT") ($service.port | int))
   (list (print $p "LOG_LEVEL") $root.Values.logLevel)
   (list (print $p "SHUTDOWN_TIMEOUT_S") $root.Values.shutdownTimeoutS)
   (list "HOME" "/tmp") }}
@@ -320,10 +415,10 @@ How the reader or a writer reaches its stream. (dict "root" $ "prefix" "AGOGOSML
 
 {{/*
 Pod metadata annotations: Prometheus scraping and checksums that roll pods when the
-Secret they read or the reader's schema changes. (dict "root" $ "port" 8000 "component"
-"app" "extra" dict)
+Secret they read or the reader's schema changes. (dict "root" $ "service" "app" "extra"
+dict)
 
-checksum/secret is sha256 over the chart Secret's salt and the keys the component reads
+checksum/secret is sha256 over the chart Secret's salt and the keys the service reads
 (key=value lines): it changes when one of them does, and without the salt, which pods
 cannot read, it tells nothing about them. Keys from an existing Secret are not covered.
 */}}
@@ -331,14 +426,14 @@ cannot read, it tells nothing about them. Keys from an existing Secret are not c
 {{- $root := .root }}
 {{- if $root.Values.metrics.podAnnotations }}
 prometheus.io/scrape: "true"
-prometheus.io/port: {{ .port | quote }}
+prometheus.io/port: {{ include "agogosml.port" .service | quote }}
 prometheus.io/path: /metrics
 {{- end }}
-{{- if .component }}
+{{- if .service }}
 {{- include "agogosml.chartSecret" $root }}
 {{- $data := index $root.Values "__agogosmlChartSecret" }}
 {{- $read := list }}
-{{- range $key := splitList "," (include "agogosml.secretKeys" .component) | sortAlpha }}
+{{- range $key := splitList "," (include "agogosml.secretKeys" .service) | sortAlpha }}
 {{- if hasKey $data $key }}
 {{- $read = append $read (printf "%s=%s" $key (get $data $key)) }}
 {{- end }}
@@ -404,23 +499,24 @@ topologySpreadConstraints:
 {{- end }}
 
 {{/*
-One service container: the named port http, probes on it, the hardened security
-context, /tmp mounted. (dict "root" $ "name" .. "image" .. "port" .. "env" <list of
-EnvVars, see agogosml.serviceEnv> "component" <component values> "mounts" <yaml or "">)
+One service's container, named after the service: the port named http (the service's,
+agogosml.services), probes on it, the hardened security context, /tmp mounted.
+(dict "root" $ "service" "app" "image" .. "env" <list of EnvVars, see
+agogosml.serviceEnv> "values" <the component's values> "mounts" <yaml or "">)
 */}}
 {{- define "agogosml.container" -}}
 {{- $root := .root }}
 {{- $probes := $root.Values.probes }}
-- name: {{ .name }}
+- name: {{ .service }}
   image: {{ .image }}
   imagePullPolicy: {{ $root.Values.image.pullPolicy }}
   ports:
     - name: http
-      containerPort: {{ .port }}
+      containerPort: {{ include "agogosml.port" .service }}
       protocol: TCP
   env:
-    {{- toYaml (concat .env (.component.extraEnv | default list)) | nindent 4 }}
-  {{- with .component.extraEnvFrom }}
+    {{- toYaml (concat .env (.values.extraEnv | default list)) | nindent 4 }}
+  {{- with .values.extraEnvFrom }}
   envFrom:
     {{- toYaml . | nindent 4 }}
   {{- end }}
@@ -440,7 +536,7 @@ EnvVars, see agogosml.serviceEnv> "component" <component values> "mounts" <yaml 
     timeoutSeconds: {{ $probes.readiness.timeoutSeconds }}
     failureThreshold: {{ $probes.readiness.failureThreshold }}
   resources:
-    {{- toYaml .component.resources | nindent 4 }}
+    {{- toYaml .values.resources | nindent 4 }}
   securityContext:
     {{- toYaml $root.Values.securityContext | nindent 4 }}
   volumeMounts:
