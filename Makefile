@@ -67,9 +67,10 @@ sizes: install ## installed size of each service image's environment, before/aft
 	$(BIN)/python -m bench.image_sizes
 
 images: ## build the three service images, tagged with the version and git sha (needs Docker)
-	for s in input_reader app output_writer; do \
-	  docker build -f docker/$$s.Dockerfile --build-arg VERSION=$(VERSION) \
-	    --build-arg GIT_SHA=$(GIT_SHA) -t agogosml/agogosml-$${s//_/-}:$(VERSION) . || exit 1; done
+	set -o pipefail; $(PYTHON) -m agogosml.services.registry images | \
+	while read -r target image; do \
+	  docker build --target $$target --build-arg VERSION=$(VERSION) \
+	    --build-arg GIT_SHA=$(GIT_SHA) -t agogosml/$$image:$(VERSION) . </dev/null || exit 1; done
 
 compose: ## the whole pipeline in containers with Prometheus and Grafana (needs Docker)
 	AGOGOSML_PIPELINE_TOKEN=$${AGOGOSML_PIPELINE_TOKEN:-$$(openssl rand -hex 32)} \

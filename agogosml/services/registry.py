@@ -1,17 +1,23 @@
 """The deployables, one entry each: the one place that says what a service is called, which
-module runs it, the port it listens on, its settings' environment prefix, its image and
-the lock the image installs.
+module runs it, the port it listens on, its settings' environment prefix, its image, the
+lock the image installs and the root Dockerfile's target that builds it.
 
-The CLI (`agogosml serve`), the local stack (`make run`) and the benchmark read this table.
-The services' settings, docker-compose.yml and the Helm chart keep their own copies, which
-tests/packaging/test_registry.py checks against it.
+The CLI (`agogosml serve`), the local stack (`make run`), the benchmark, `make images` and CI
+read this table. The services' settings, the Dockerfile, docker-compose.yml and the Helm
+chart keep their own copies, which tests/packaging/test_registry.py checks against it.
 
-Standard library only: the reader's and writer's images carry no MLflow, pandas or numpy.
+Standard library only: the reader's and writer's images carry no MLflow, pandas or numpy,
+and Make and CI run it with a bare Python from the repository root:
+
+    python -m agogosml.services.registry images          # "<target> <image>" per service
+    python -m agogosml.services.registry outputs app     # "<field>=<value>" lines
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+import sys
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 Lock = Literal["core", "app"]
@@ -33,6 +39,8 @@ class Service:
     """The image's name, without registry and tag."""
     lock: Lock
     """The lock its image installs."""
+    target: str
+    """The root Dockerfile's target that builds the image (`docker build --target`)."""
 
     @property
     def port_variable(self) -> str:
@@ -42,11 +50,14 @@ class Service:
 
 SERVICES: tuple[Service, ...] = (
     Service(name="input_reader", module="agogosml.services.input_reader", port=8002,
-            env_prefix="AGOGOSML_READER_", image="agogosml-input-reader", lock="core"),
+            env_prefix="AGOGOSML_READER_", image="agogosml-input-reader", lock="core",
+            target="input-reader"),
     Service(name="app", module="agogosml.services.app", port=8000,
-            env_prefix="AGOGOSML_APP_", image="agogosml-app", lock="app"),
+            env_prefix="AGOGOSML_APP_", image="agogosml-app", lock="app",
+            target="app"),
     Service(name="output_writer", module="agogosml.services.output_writer", port=8001,
-            env_prefix="AGOGOSML_WRITER_", image="agogosml-output-writer", lock="core"),
+            env_prefix="AGOGOSML_WRITER_", image="agogosml-output-writer", lock="core",
+            target="output-writer"),
 )
 """In the order events flow through them. Each one's readiness needs the ones after it, so
 whoever starts them all starts them in reverse."""
@@ -62,3 +73,23 @@ def get(name: str) -> Service:
             return service
     raise KeyError(f"no service {name!r}; the services are {', '.join(NAMES)}")
 
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m agogosml.services.registry",
+                                     description="print the registry of services")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("images", help="'<Dockerfile target> <image>' per service, in flow "
+                                       "order (make images)")
+    outputs = commands.add_parser("outputs", help="one service's fields as '<field>=<value>' "
+                                                  "lines (CI's $GITHUB_OUTPUT)")
+    outputs.add_argument("name", choices=NAMES)
+    args = parser.parse_args(argv)
+    if args.command == "images":
+        lines = [f"{service.target} {service.image}" for service in SERVICES]
+    else:
+        lines = [f"{field}={value}" for field, value in asdict(get(args.name)).items()]
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+
+
+if __name__ == "__main__":
+    main()

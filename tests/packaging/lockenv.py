@@ -103,7 +103,7 @@ def lock_env(names: Sequence[str]) -> Path:
 
 def build_wheel(out_dir: Path) -> Path:
     """The project's wheel, built by the build lock's backend without build isolation
-    (as docker/*.Dockerfile build it): nothing outside the locks is fetched."""
+    (as the Dockerfile's wheel stage builds it): nothing outside the locks is fetched."""
     builder = lock_env(["build"])
     _run([env_python(builder), "-m", "pip", "wheel", "--quiet", "--no-deps",
           "--no-build-isolation", "--wheel-dir", out_dir, ROOT])

@@ -24,6 +24,7 @@ from agogosml.localstack.stack import pipeline_env
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.output_writer.metrics import WriterMetrics
+from agogosml.services.registry import SERVICES as REGISTRY
 from tests.packaging.test_images import (
     SECRET_NAME,
     SETTINGS,
@@ -57,13 +58,14 @@ def interpolate(value: str) -> str:
 
 
 def built_service(name: str) -> str | None:
-    """The agogosml service whose Dockerfile builds this compose service's image, if any."""
+    """The agogosml service whose Dockerfile target builds this compose service's image,
+    if any."""
     image = SERVICES[name]["image"]
     for other in SERVICES.values():
         if other.get("image") == image and "build" in other:
-            dockerfile = PurePosixPath(other["build"]["dockerfile"])
-            assert dockerfile.parent == PurePosixPath("docker")
-            return dockerfile.name.removesuffix(".Dockerfile")
+            assert other["build"].get("dockerfile", "Dockerfile") == "Dockerfile"
+            [service] = [s.name for s in REGISTRY if s.target == other["build"]["target"]]
+            return service
     return None
 
 
@@ -133,7 +135,8 @@ def test_agogosml_images_are_built_here_never_pulled() -> None:
         assert interpolate(service["image"]).endswith(f":{VERSION}"), name
         if "build" in service:
             assert service["pull_policy"] == "build", name
-            assert (ROOT / service["build"]["context"] / service["build"]["dockerfile"]).is_file()
+            build = service["build"]
+            assert (ROOT / build["context"] / build.get("dockerfile", "Dockerfile")).is_file()
             args = {k: interpolate(v) for k, v in service["build"]["args"].items()}
             assert args["VERSION"] == VERSION, name
             assert "GIT_SHA" in args
@@ -236,8 +239,8 @@ def test_the_app_can_read_the_model_training_wrote() -> None:
 
 
 def test_reader_schema_is_the_demo_schema_installed_in_the_image() -> None:
-    base = stage("input_reader", "base")
-    python = re.search(r":(\d+\.\d+)\.", stages("input_reader")[0].base)
+    base = stage("base")
+    python = re.search(r":(\d+\.\d+)\.", stages()[0].base)
     assert python
     site_packages = f"{base.env()['VIRTUAL_ENV']}/lib/python{python.group(1)}/site-packages"
     schema = environment(compose_name("input_reader"))["AGOGOSML_READER_SCHEMA_PATH"]

@@ -1,9 +1,10 @@
 """The registry of services (agogosml/services/registry.py) and the copies it cannot replace.
 
-The CLI, the local stack and the benchmark read the registry. The services' settings,
-docker-compose.yml and the Helm chart keep their own copies of a service's port, environment
-prefix and image name; these tests hold them to the registry, so changing a service there
-fails here until every copy follows.
+The CLI, the local stack, the benchmark, `make images` and CI read the registry. The
+services' settings, docker-compose.yml and the Helm chart keep their own copies of a
+service's port, environment prefix, image name and Dockerfile target; these tests hold them
+to the registry, so changing a service there fails here until every copy follows (the
+Dockerfile's copies: tests/packaging/test_images.py).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def test_the_registry_imports_only_the_standard_library() -> None:
 
 
 def test_names_prefixes_images_and_targets_are_unique() -> None:
-    for field in ("name", "module", "port", "env_prefix", "image"):
+    for field in ("name", "module", "port", "env_prefix", "image", "target"):
         values = [getattr(service, field) for service in SERVICES]
         assert len(set(values)) == len(values), field
     assert tuple(service.name for service in SERVICES) == NAMES
@@ -88,6 +89,26 @@ def test_settings_read_the_registered_prefix_and_port(service: Service) -> None:
     assert any("port" in cls.model_fields for cls in classes)
 
 
+def _registry_command(*args: str) -> list[str]:
+    """What Make and CI get from `python -m agogosml.services.registry`, run as they run it:
+    from the repository root, with no site-packages."""
+    done = subprocess.run([sys.executable, "-S", "-E", "-m", REGISTRY_MODULE, *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60, check=True)
+    return done.stdout.splitlines()
+
+
+def test_images_lists_every_target_and_image_in_flow_order() -> None:
+    assert _registry_command("images") == [f"{s.target} {s.image}" for s in SERVICES]
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=NAMES)
+def test_outputs_gives_every_field_of_one_service(service: Service) -> None:
+    fields = dict(line.split("=", 1) for line in _registry_command("outputs", service.name))
+    assert fields == {"name": service.name, "module": service.module, "port": str(service.port),
+                      "env_prefix": service.env_prefix, "image": service.image,
+                      "lock": service.lock, "target": service.target}
+
+
 def test_the_cli_serves_every_registered_service(monkeypatch: pytest.MonkeyPatch) -> None:
     parser = _parser()
     called: list[str] = []
@@ -108,6 +129,7 @@ def test_the_cli_serves_every_registered_service(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize("service", SERVICES, ids=NAMES)
 def test_compose_runs_the_registered_image_on_the_registered_port(service: Service) -> None:
     name = compose_name(service.name)
+    assert COMPOSE_SERVICES[name]["build"]["target"] == service.target
     image = interpolate(COMPOSE_SERVICES[name]["image"])
     assert image.rpartition(":")[0].rpartition("/")[2] == service.image
     published = [str(port).rsplit(":", 1)[-1] for port in COMPOSE_SERVICES[name]["ports"]]

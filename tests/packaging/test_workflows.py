@@ -3,13 +3,17 @@ and deployment only through the rollout tool with its automatic rollback."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from agogosml.services.registry import SERVICES as REGISTRY
 
 ROOT = Path(__file__).parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -45,14 +49,42 @@ def test_images_are_tagged_immutably() -> None:
     assert not any(tag.endswith(":latest") for tag in tags)
 
 
-def test_builds_cover_the_three_services() -> None:
-    matrix = load("ci.yml")["jobs"]["images"]["strategy"]["matrix"]["service"]
-    assert sorted(matrix) == ["app", "input_reader", "output_writer"]
-    build = next(step for step in load("ci.yml")["jobs"]["images"]["steps"]
-                 if "file" in step.get("with", {}))
-    for service in matrix:
-        dockerfile = build["with"]["file"].replace("${{ matrix.service }}", service)
-        assert (ROOT / dockerfile).is_file(), f"{dockerfile} is missing"
+def _step_outputs(step: dict[str, Any], env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """Run a `run:` step as GitHub does (bash -e, from the checkout), return its outputs."""
+    outputs = tmp_path / "github-output"
+    outputs.write_text("")
+    python = Path(sys.executable).parent  # its python3 stands in for the runner's
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=ROOT, check=True, timeout=60,
+                   env={**os.environ, "PATH": f"{python}:{os.environ['PATH']}",
+                        "GITHUB_OUTPUT": str(outputs), **env})
+    return dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+
+
+def test_builds_cover_the_services_with_their_targets(tmp_path: Path) -> None:
+    """One build per registered service, of its target of the root Dockerfile, pushed
+    under its image's name."""
+    job = load("ci.yml")["jobs"]["images"]
+    matrix = job["strategy"]["matrix"]["service"]
+    assert matrix == [service.name for service in REGISTRY]
+    build = next(step for step in job["steps"]
+                 if str(step.get("uses", "")).startswith("docker/build-push-action"))
+    assert build["with"]["file"] == "Dockerfile"
+    assert (ROOT / build["with"]["context"] / build["with"]["file"]).is_file()
+    target = re.fullmatch(r"\$\{\{ steps\.(\w+)\.outputs\.target \}\}",
+                          build["with"]["target"])
+    assert target, build["with"]["target"]
+    [step] = [step for step in job["steps"] if step.get("id") == target.group(1)]
+    tags = [tag.strip() for tag in build["with"]["tags"].splitlines() if tag.strip()]
+    for service in REGISTRY:
+        env = {key: value.replace("${{ matrix.service }}", service.name)
+               for key, value in step.get("env", {}).items()}
+        outputs = _step_outputs(step, env, tmp_path)
+        assert outputs["target"] == service.target
+        assert outputs["image"] == service.image
+        for tag in tags:
+            image = tag.replace(f"${{{{ steps.{target.group(1)}.outputs.image }}}}",
+                                service.image).rpartition(":")[0]
+            assert image == f"${{{{ env.REGISTRY }}}}/{service.image}", tag
 
 
 def test_deploys_only_through_the_rollout_tool_after_tests_and_images() -> None:
