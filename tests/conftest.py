@@ -1,5 +1,9 @@
 """Session-wide real components: a Kafka broker on free ports and MLflow on SQLite with
-the demo model registered."""
+the demo model registered.
+
+Every test is marked by the real components it uses, from the fixtures it asks for
+(`kafka`, `mlflow`, `k8s`), and `slow` when it runs whole processes or long fuzzing:
+`make test-fast` runs what needs none of them."""
 
 from __future__ import annotations
 
@@ -13,6 +17,29 @@ import pytest
 
 from agogosml.demo.train import TrainedDemo, train_and_register
 from agogosml.localstack.broker import KafkaBroker
+
+COMPONENT_FIXTURES = {
+    "kafka": frozenset({"kafka", "own_kafka"}),
+    "mlflow": frozenset({"mlflow_registry", "tracking"}),
+    "k8s": frozenset({"kube_cluster", "kubeconfig", "api_client", "namespace"}),
+}
+SLOW_FOLDERS = ("e2e", "localstack", "demo")
+"""Folders whose tests start whole processes (services, brokers, the local stack)."""
+SLOW_FILES = frozenset({"test_service_envs.py", "test_gate_prometheus.py",
+                        "test_retrain_server.py", "test_fuzz_http.py"})
+"""Files that build environments, start servers or fuzz at length."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in COMPONENT_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(marker)
+        relative = item.path.relative_to(tests)
+        if relative.parts[0] in SLOW_FOLDERS or item.path.name in SLOW_FILES:
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session")
