@@ -13,7 +13,7 @@ from agogosml.services.input_reader.validation import RecordValidator
 from agogosml.streaming.base import Position, SourceRecord
 
 SCHEMA = orjson.loads(
-    (Path(__file__).parents[2] / "agogosml" / "demo" / "transaction.schema.json").read_bytes())
+    (Path(__file__).parents[3] / "agogosml" / "demo" / "transaction.schema.json").read_bytes())
 GOOD = {"transaction_id": "tx-1", "customer_id": "C1", "amount": 10.5, "hour": 3,
         "distance_from_home_km": 1.0, "transactions_last_24h": 2,
         "merchant_category": "fuel", "channel": "pos", "country": "DE", "card_present": True,
