@@ -17,7 +17,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 
   $(if $(UPGRADE),--upgrade)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install lock kafka helm kube run test lint bench sizes images compose clean
+.PHONY: help install lock kafka helm kube run test test-fast lint bench sizes images compose clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -58,6 +58,9 @@ lint: install ## ruff and mypy --strict
 
 test: install kafka helm kube lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
 	$(BIN)/pytest
+
+test-fast: install lint ## lint, then the tests that need no broker, MLflow model, API server or processes (~1 min)
+	$(BIN)/pytest -m "not kafka and not mlflow and not k8s and not slow"
 
 bench: install kafka ## pipeline throughput/latency vs raw Kafka, and scoring rows/s per core
 	$(BIN)/python -m bench.pipeline
