@@ -117,8 +117,10 @@ def test_every_rendered_object_is_accepted(helm: Helm, api_client: client.ApiCli
 
 def test_the_matrix_covers_every_kind_the_chart_renders(helm: Helm,
                                                         monitoring_crds: set[str]) -> None:
-    """What the test above validated, kind by kind; and what it could not fully."""
-    templated = {kind for path in (CHART / "templates").rglob("*.yaml")
+    """What the test above validated, kind by kind; and what it could not fully. Kinds
+    are found in the templates and in the helpers (_*.tpl) that render whole objects."""
+    templated = {kind for path in (CHART / "templates").rglob("*")
+                 if path.suffix in {".yaml", ".tpl"}
                  for kind in re.findall(r"^kind: (\w+)$", path.read_text(), re.MULTILINE)}
     rendered = {item["kind"] for values in MATRIX
                 for item in helm.template([values]).objects}
