@@ -28,11 +28,19 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.k8s.kube import ManifestRejected, apply_manifests
-from tests.packaging.helm import CHART, VALUES_DIR, Helm, Manifest, Rendered, fetch_helm, name_of
+from tests.packaging.helm import (
+    CHART,
+    MATRIX,
+    Helm,
+    Manifest,
+    Rendered,
+    fetch_helm,
+    name_of,
+    values_file,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
-MATRIX = sorted(path.stem for path in VALUES_DIR.glob("*.yaml"))
 CRDS = Path(__file__).parent / "crds"
 SCHEMA_FREE_KINDS = {"ServiceMonitor", "PrometheusRule"}  # spec not validated, see above
 SLOT_LABEL = "agogosml.io/slot"
@@ -201,7 +209,7 @@ def test_promoting_with_shadow_on_changes_only_the_services(helm: Helm, kubeconf
     generation: no pod template changed, no pod restarts."""
     cluster = helm.on_cluster(kubeconfig, tmp_path / "helm")
     cluster.check("install", RELEASE, str(CHART), "--namespace", namespace,
-                  "--values", str(VALUES_DIR / "shadow.yaml"))
+                  "--values", str(values_file("shadow")))
     apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
 
     def generations() -> dict[str, int]:

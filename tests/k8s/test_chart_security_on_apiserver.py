@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from agogosml.rollout.cluster import Cluster, Journal
 from agogosml.rollout.helm import HelmRelease
 from tests.k8s.kube import KubeCluster, apply_manifests, mark_deployment_ready
-from tests.packaging.helm import CHART, VALUES_DIR, Helm, fetch_helm, name_of
+from tests.packaging.helm import CHART, Helm, fetch_helm, name_of, values_file
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -62,7 +62,7 @@ def generations(api_client: client.ApiClient, namespace: str) -> dict[str, int]:
 def test_generated_tokens_are_kept_and_rotation_rolls_the_receivers(
         cluster_helm: Helm, api_client: client.ApiClient, namespace: str) -> None:
     cluster_helm.check("install", RELEASE, str(CHART), "--namespace", namespace,
-                       "--values", str(VALUES_DIR / "shadow.yaml"))
+                       "--values", str(values_file("shadow")))
     installed = secret_data(api_client, namespace)
     assert {"pipeline-token", "api-key", "checksum-salt"} <= set(installed)
     before = generations(api_client, namespace)
@@ -161,7 +161,7 @@ def test_the_rollout_service_account_deploys_promotes_and_no_more(
         kube_cluster: KubeCluster, namespace: str, other_namespace: str,
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cluster_helm.check("install", RELEASE, str(CHART), "--namespace", namespace,
-                       "--values", str(VALUES_DIR / "rollout-rbac.yaml"))
+                       "--values", str(values_file("rollout-rbac")))
     kubeconfig = service_account_kubeconfig(api_client, kube_cluster, namespace, ROLLOUT,
                                             tmp_path / "rollout-kubeconfig")
     for variable, value in cluster_helm.own_dirs().items():  # helm's caches, not ~/

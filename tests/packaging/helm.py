@@ -20,7 +20,14 @@ import yaml
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "charts" / "agogosml"
-VALUES_DIR = Path(__file__).parent / "values"
+CI_VALUES_DIR = CHART / "ci"
+"""The values test matrix: `ci/<name>-values.yaml`, the convention of prometheus-community's
+charts (and of chart-testing, which installs the chart once per file). `.helmignore` keeps
+the folder out of the packaged chart."""
+CI_VALUES_SUFFIX = "-values.yaml"
+MATRIX: tuple[str, ...] = tuple(sorted(path.name.removesuffix(CI_VALUES_SUFFIX)
+                                       for path in CI_VALUES_DIR.glob(f"*{CI_VALUES_SUFFIX}")))
+"""The matrix's names, e.g. "minimal" for ci/minimal-values.yaml."""
 FETCH_HELM = ROOT / "scripts" / "fetch-helm.sh"
 RELEASE = "agogosml"
 NAMESPACE = "agogosml"
@@ -48,8 +55,9 @@ def fetch_helm() -> Path:
 
 
 def values_file(name: str) -> Path:
-    """A values file of the test matrix, by stem: values_file("shadow")."""
-    path = VALUES_DIR / f"{name}.yaml"
+    """A values file of the test matrix, by name: values_file("shadow") is
+    charts/agogosml/ci/shadow-values.yaml."""
+    path = CI_VALUES_DIR / f"{name}{CI_VALUES_SUFFIX}"
     if not path.is_file():
         raise FileNotFoundError(path)
     return path

@@ -14,6 +14,7 @@ import argparse
 import base64
 import json
 import re
+import tarfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from agogosml.services.output_writer.settings import WriterSettings
 from agogosml.settings import ServiceSettings
 from tests.packaging.helm import (
     CHART,
+    CI_VALUES_DIR,
+    CI_VALUES_SUFFIX,
+    MATRIX,
     NAMESPACE,
     RELEASE,
     ROOT,
@@ -47,7 +51,6 @@ from tests.packaging.helm import (
 # Building Helm from source takes minutes the first time; later runs find it cached.
 pytestmark = pytest.mark.timeout(1_200)
 
-MATRIX = sorted(path.stem for path in (Path(__file__).parent / "values").glob("*.yaml"))
 SECRET_PATHS = (
     ("kafka", "sasl", "password"),
     ("kafka", "eventhubsConnectionString"),
@@ -145,6 +148,25 @@ def all_containers(rendered: Rendered) -> list[tuple[Manifest, Manifest]]:
 
 
 # --- lint and render -----------------------------------------------------------------
+
+
+def test_every_file_in_ci_is_in_the_matrix() -> None:
+    """ci/ holds only `<name>-values.yaml` files: one named otherwise would silently not
+    be tested."""
+    assert MATRIX
+    assert sorted(path.name for path in CI_VALUES_DIR.iterdir()) == \
+        sorted(f"{name}{CI_VALUES_SUFFIX}" for name in MATRIX)
+
+
+def test_the_packaged_chart_leaves_the_matrix_out(helm: Helm, tmp_path: Path) -> None:
+    """The matrix is for the tests (with made-up credentials): .helmignore keeps ci/ out of
+    `helm package`, which CI publishes."""
+    helm.check("package", str(CHART), "--destination", str(tmp_path))
+    [package] = tmp_path.glob("*.tgz")
+    with tarfile.open(package) as archive:
+        names = archive.getnames()
+    assert "agogosml/templates/app-slots.yaml" in names
+    assert [name for name in names if name.startswith("agogosml/ci/")] == []
 
 
 @pytest.mark.parametrize("values", MATRIX)

@@ -30,6 +30,7 @@ from agogosml.services.output_writer.settings import WriterSettings
 from tests.packaging import netpol
 from tests.packaging.helm import (
     CHART,
+    MATRIX,
     NAMESPACE,
     RELEASE,
     Helm,
@@ -46,7 +47,6 @@ pytestmark = pytest.mark.timeout(1_200)
 
 FULLNAME = RELEASE
 APP = f"{FULLNAME}-app"
-MATRIX = sorted(path.stem for path in (Path(__file__).parent / "values").glob("*.yaml"))
 FIXED = {
     "auth.pipelineToken": "TESTSECRET-pipeline-token-one",
     "auth.apiKey.value": "TESTSECRET-api-key-number-one",
