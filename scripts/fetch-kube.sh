@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure a real Kubernetes API server (kube-apiserver, no kubelet) and etcd are on
-# this machine, for tests/k8s. Idempotent: it builds or installs only what is missing.
+# this machine, for the tests that use tests/k8s/fixtures.py. Idempotent: it builds or installs only what is missing.
 #
 #   kube-apiserver  built from the k8s.io/kubernetes Go module (Go module proxy) through
 #                   tools/kube-apiserver/go.mod, into ~/.cache/agogosml/bin/kube-apiserver-vX.Y.Z

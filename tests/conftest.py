@@ -17,11 +17,14 @@ import pytest
 
 from agogosml.demo.train import TrainedDemo, train_and_register
 from agogosml.localstack.broker import KafkaBroker
+from tests.k8s.kube import KUBE_FIXTURES
+
+pytest_plugins = ["tests.k8s.fixtures"]
 
 COMPONENT_FIXTURES = {
     "kafka": frozenset({"kafka", "own_kafka"}),
     "mlflow": frozenset({"mlflow_registry", "tracking"}),
-    "k8s": frozenset({"kube_cluster", "kubeconfig", "api_client", "namespace"}),
+    "k8s": KUBE_FIXTURES,
 }
 SLOW_FOLDERS = ("e2e", "localstack", "demo")
 """Folders whose tests start whole processes (services, brokers, the local stack)."""

@@ -37,6 +37,9 @@ from kubernetes.dynamic.exceptions import DynamicApiError
 
 from agogosml.localstack.broker import free_port
 
+KUBE_FIXTURES = frozenset({"kube_cluster", "kubeconfig", "api_client", "namespace"})
+"""The fixtures of tests/k8s/fixtures.py: a test asking for one uses the API server."""
+
 REPO = Path(__file__).resolve().parents[2]
 FETCH_SCRIPT = REPO / "scripts" / "fetch-kube.sh"
 FIELD_MANAGER = "agogosml-tests"

@@ -6,7 +6,7 @@ NetworkPolicy API's semantics in tests/packaging/netpol.py); the rollout tool's 
 as small as the chart's kinds allow; slots pin a model version unless told otherwise.
 
 What only a cluster shows (tokens kept across upgrades, the Role working for a real
-`helm upgrade`) is in tests/k8s/test_chart_security_on_apiserver.py.
+`helm upgrade`) is in tests/packaging/test_chart_security_on_apiserver.py.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from tests.packaging.helm import (
 
 pytestmark = pytest.mark.timeout(600)
 
-CRDS = Path(__file__).parent / "crds"
+CRDS = Path(__file__).parents[1] / "k8s" / "crds"
 SCHEMA_FREE_KINDS = {"ServiceMonitor", "PrometheusRule"}  # spec not validated, see above
 SLOT_LABEL = "agogosml.io/slot"
 RELEASE = "agogosml"

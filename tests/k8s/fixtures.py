@@ -1,4 +1,5 @@
-"""A real Kubernetes API server (etcd + kube-apiserver, no kubelet) for the session.
+"""A real Kubernetes API server (etcd + kube-apiserver, no kubelet) for the session, as a
+pytest plugin (tests/conftest.py loads it), so that the tests of any package can use it.
 
 Fixtures: `kube_cluster` (the running server, see tests/k8s/kube.py), `kubeconfig` (path
 to an admin kubeconfig file), `api_client` (a kubernetes.client.ApiClient) and
@@ -14,20 +15,19 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from tests.k8s.kube import KubeBinaries, KubeCluster, fetch_binaries, run_cluster
+from tests.k8s.kube import KUBE_FIXTURES, KubeBinaries, KubeCluster, fetch_binaries, run_cluster
 
 _BINARIES = pytest.StashKey[KubeBinaries | BaseException]()
-_HERE = Path(__file__).parent
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Build or find the binaries once, before any test's timeout starts ticking: the
     first build on a new machine takes minutes (`make kube` does it ahead of pytest)."""
-    if any(item.path.is_relative_to(_HERE) for item in items):
+    if any(KUBE_FIXTURES & set(getattr(item, "fixturenames", ())) for item in items):
         try:
             config.stash[_BINARIES] = fetch_binaries()
-        except Exception as exc:  # reported by the fixture, to the k8s tests alone
+        except Exception as exc:  # reported by the fixture, to the tests that need it
             config.stash[_BINARIES] = exc
 
 
