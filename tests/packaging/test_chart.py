@@ -41,7 +41,6 @@ from tests.packaging.helm import (
     Rendered,
     env_of,
     env_values,
-    fetch_helm,
     load_values,
     name_of,
     only_container,
@@ -84,17 +83,6 @@ HARDENED = {
 }
 TAG = "0.1.0-3f2a9c1"
 RETRAIN = f"{FULLNAME}-retrain"
-
-
-@pytest.fixture(scope="session")
-def helm() -> Helm:
-    return Helm(fetch_helm())
-
-
-@pytest.fixture(scope="session")
-def rendered(helm: Helm) -> dict[str, Rendered]:
-    """Every values file of the matrix, rendered once."""
-    return {name: helm.template([name]) for name in MATRIX}
 
 
 def secrets_in(values_name: str) -> list[str]:

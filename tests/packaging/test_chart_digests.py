@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.packaging.helm import Helm, Manifest, fetch_helm
+from tests.packaging.helm import Helm, Manifest
 
 pytestmark = pytest.mark.timeout(1_200)  # builds Helm the first time
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
-
-
-@pytest.fixture(scope="module")
-def helm() -> Helm:
-    return Helm(fetch_helm())
 
 
 def helm_test_images(helm: Helm, sets: dict[str, str]) -> list[str]:

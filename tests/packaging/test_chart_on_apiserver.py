@@ -34,7 +34,6 @@ from tests.packaging.helm import (
     Helm,
     Manifest,
     Rendered,
-    fetch_helm,
     name_of,
     values_file,
 )
@@ -45,11 +44,6 @@ CRDS = Path(__file__).parents[1] / "k8s" / "crds"
 SCHEMA_FREE_KINDS = {"ServiceMonitor", "PrometheusRule"}  # spec not validated, see above
 SLOT_LABEL = "agogosml.io/slot"
 RELEASE = "agogosml"
-
-
-@pytest.fixture(scope="module")
-def helm() -> Helm:
-    return Helm(fetch_helm())
 
 
 @pytest.fixture(scope="module")

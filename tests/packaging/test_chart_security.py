@@ -38,7 +38,6 @@ from tests.packaging.helm import (
     Rendered,
     env_of,
     env_values,
-    fetch_helm,
     name_of,
     only_container,
 )
@@ -57,16 +56,6 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "AGOGOSML_WRITER_": WriterSettings}
 COMPONENT = "app.kubernetes.io/component"
 TEST_TAG = "0.1.0-3f2a9c1"
-
-
-@pytest.fixture(scope="session")
-def helm() -> Helm:
-    return Helm(fetch_helm())
-
-
-@pytest.fixture(scope="session")
-def rendered(helm: Helm) -> dict[str, Rendered]:
-    return {name: helm.template([name]) for name in MATRIX}
 
 
 def fails(helm: Helm, *values: str, sets: dict[str, str] | None = None,

@@ -27,18 +27,13 @@ from kubernetes.client.exceptions import ApiException
 from agogosml.rollout.cluster import Cluster, Journal
 from agogosml.rollout.helm import HelmRelease
 from tests.k8s.kube import KubeCluster, apply_manifests, mark_deployment_ready
-from tests.packaging.helm import CHART, Helm, fetch_helm, name_of, values_file
+from tests.packaging.helm import CHART, Helm, name_of, values_file
 
 pytestmark = pytest.mark.timeout(600)
 
 RELEASE = "agogosml"  # contains the chart's name, so it is also the fullname
 ROLLOUT = f"{RELEASE}-rollout"
 TAG_B = "0.2.0-bbbbbbb"
-
-
-@pytest.fixture(scope="module")
-def helm() -> Helm:
-    return Helm(fetch_helm())
 
 
 @pytest.fixture
