@@ -2,7 +2,7 @@
 the demo model registered.
 
 Every test is marked by the real components it uses, from the fixtures it asks for
-(`kafka`, `mlflow`, `k8s`), and `slow` when it runs whole processes or long fuzzing:
+(`kafka`, `mlflow`, `k8s`, `postgres`), and `slow` when it runs whole processes or long fuzzing:
 `make test-fast` runs what needs none of them."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ COMPONENT_FIXTURES = {
     "kafka": frozenset({"kafka", "own_kafka"}),
     "mlflow": frozenset({"mlflow_registry", "tracking"}),
     "k8s": KUBE_FIXTURES,
+    "postgres": frozenset({"postgres_server"}),
 }
 SLOW_FOLDERS = ("e2e", "localstack", "demo")
 """Folders whose tests start whole processes (services, brokers, the local stack)."""
