@@ -204,3 +204,13 @@ async def test_the_async_store_runs_off_the_event_loop(store: SqlEventStore) -> 
     assert [p.label for p in await async_store.labelled("1", T0, T0 + 1)] == [1]
     assert await async_store.record_firing(Firing("r", T0, {}, "notify", "sent")) >= 1
     assert await async_store.compact(T0) == 0
+    assert await async_store.rollups(T0, T0 + 1) == []
+    assert [f.rule for f in await async_store.firings(T0, T0 + 1)] == ["r"]
+
+
+def test_retention_needs_a_positive_window() -> None:
+    assert Retention().window_ms == MINUTE
+    with pytest.raises(ValueError, match="window_ms > 0"):
+        Retention(raw_ms=HOUR, window_ms=0)
+    with pytest.raises(ValueError, match="raw_ms >= 0"):
+        Retention(raw_ms=-1)

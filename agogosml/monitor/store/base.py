@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -360,7 +360,7 @@ class SqlEventStore(abc.ABC):
                 "FROM events WHERE event_time_ms < ?"), (cutoff,))
             folded: dict[tuple[int, str, str, str], tuple[int, dict[str, list[float]]]] = {}
             total = 0
-            for time_ms, name, version, prediction, scores in cursor.fetchall():
+            for time_ms, name, version, prediction, scores in cursor:  # streamed by SQLite
                 total += 1
                 key = (int(time_ms) // window * window, name, version, prediction)
                 count, sums = folded.get(key, (0, {}))
@@ -466,6 +466,16 @@ class AsyncEventStore:
         return await asyncio.to_thread(
             lambda: self.store.counts(start_ms, end_ms, window_ms, model_version=model_version))
 
+    async def rollups(self, start_ms: int, end_ms: int, *,
+                      model_version: str | None = None) -> list[Rollup]:
+        return await asyncio.to_thread(
+            lambda: self.store.rollups(start_ms, end_ms, model_version=model_version))
+
+    async def firings(self, start_ms: int, end_ms: int, *,
+                      rule: str | None = None) -> list[Firing]:
+        return await asyncio.to_thread(
+            lambda: self.store.firings(start_ms, end_ms, rule=rule))
+
     async def add_labels(self, labels: Sequence[Label]) -> None:
         await asyncio.to_thread(self.store.add_labels, labels)
 
@@ -482,10 +492,3 @@ class AsyncEventStore:
     async def close(self) -> None:
         await asyncio.to_thread(self.store.close)
 
-
-@contextlib.contextmanager
-def closing_cursor(cursor: Any) -> Iterator[Any]:
-    try:
-        yield cursor
-    finally:
-        cursor.close()

@@ -66,6 +66,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             count BIGINT NOT NULL,
             score_sums TEXT NOT NULL,
             PRIMARY KEY (window_ms, window_start_ms, model_name, model_version, prediction))""",
+        "CREATE INDEX rollups_by_time ON rollups (window_start_ms, model_version)",
     )),
 )
 
