@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure a real PostgreSQL server's binaries (initdb, pg_ctl, postgres) are on this
 # machine, for the tests that use tests/monitor/postgres.py. Idempotent: it installs only
-# when they are missing, from Debian's `postgresql` package (apt-get, as root).
+# when they are missing, from Debian's `postgresql` package (apt-get, as root or with sudo).
 # AGOGOSML_PG_BIN=/path/to/bin picks a folder that holds them.
 #
 # Prints one line on stdout, PG_BIN=absolute-path, so `eval "$(scripts/fetch-postgres.sh)"`
@@ -35,15 +35,19 @@ found() {  # the newest folder holding the server's binaries, if any
 bin="$(found)"
 if [[ -z "$bin" ]]; then
   [[ -z "${AGOGOSML_PG_BIN:-}" ]] || { log "no initdb in AGOGOSML_PG_BIN=$AGOGOSML_PG_BIN"; exit 1; }
-  [[ "$(id -u)" == 0 ]] || { log "PostgreSQL is missing: install Debian's postgresql (as root)"; exit 1; }
+  as_root=()
+  if [[ "$(id -u)" != 0 ]]; then  # e.g. a CI runner's user with password-less sudo
+    sudo -n true 2>/dev/null || { log "PostgreSQL is missing: install Debian's postgresql (as root)"; exit 1; }
+    as_root=(sudo -n)
+  fi
   # One at a time: a second caller waits for the first one's install.
   exec 9>/tmp/.agogosml-fetch-postgres.lock
   flock 9
   bin="$(found)"
   if [[ -z "$bin" ]]; then
     log "installing Debian's postgresql package"
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+    "${as_root[@]}" apt-get update -qq >&2
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
     bin="$(found)"
   fi
 fi

@@ -55,7 +55,7 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=40, deadline=None, database=None,  # keeps no example cache in the clone
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(events(), max_size=25), redeliveries=st.integers(1, 3))
 def test_a_batch_reads_back_as_stored_and_counts_once(
