@@ -30,7 +30,8 @@ COMPONENT_FIXTURES = {
 SLOW_FOLDERS = ("e2e", "localstack", "demo")
 """Folders whose tests start whole processes (services, brokers, the local stack)."""
 SLOW_FILES = frozenset({"test_service_envs.py", "test_gate_prometheus.py",
-                        "test_retrain_server.py", "test_fuzz_http.py"})
+                        "test_retrain_server.py", "test_fuzz_http.py",
+                        "test_false_alarms.py"})
 """Files that build environments, start servers or fuzz at length."""
 
 
