@@ -133,8 +133,9 @@ def cost(model: Model, config: DetectorConfig, events: int, pool_seed: int) -> f
     return events / (time.process_time() - started)
 
 
-def line(name: str, figure: str, target: str, met: bool) -> None:
-    print(f"{name:<44} {figure:>22}   target {target:<22} {'MET' if met else 'NOT MET'}")
+def line(name: str, figure: str, target: str = "", met: bool | None = None) -> None:
+    verdict = "" if met is None else "MET" if met else "NOT MET"
+    print(f"{name:<44} {figure:>10}   {'target ' + target if target else '':<22} {verdict}")
 
 
 def within(found: list[float], limit: int) -> float:
@@ -159,19 +160,17 @@ def main() -> None:
                    lambda f: shift_amount(f, 0.5), 101)
     line("0.5 sigma log(amount): P(detected <= 100)", f"{within(large, 100):.3f}", ">= 0.95",
          within(large, 100) >= 0.95)
-    line("  median delay (events)", f"{statistics.median(large):.0f}", "-", True)
+    line("  median delay (events)", f"{statistics.median(large):.0f}")
     small = delays(model, config, args.seeds, args.warmup, 10_000, "amount",
                    lambda f: shift_amount(f, 0.1), 102)
-    median_small = statistics.median(small)
-    line("0.1 sigma log(amount): median delay", f"{median_small:.0f}", "<= 5,000",
-         median_small <= 5_000)
-    line("  P(detected <= 5,000)", f"{within(small, 5_000):.3f}", "(reported)", True)
+    line("0.1 sigma log(amount): P(detected <= 5,000)", f"{within(small, 5_000):.3f}",
+         ">= 0.95", within(small, 5_000) >= 0.95)
+    line("  median delay (events)", f"{statistics.median(small):.0f}")
     category = delays(model, config, args.seeds, args.warmup, 2_000, "merchant_category",
                       lambda f: new_category(f, 0.05, 1), 103)
-    median_category = statistics.median(category)
-    line("new category at 5%: median delay", f"{median_category:.0f}", "<= 500",
-         median_category <= 500)
-    line("  P(detected <= 500)", f"{within(category, 500):.3f}", "(reported)", True)
+    line("new category at 5%: P(detected <= 500)", f"{within(category, 500):.3f}", ">= 0.95",
+         within(category, 500) >= 0.95)
+    line("  median delay (events)", f"{statistics.median(category):.0f}")
     events, alarms, by_feature = false_alarms(model, config, args.arl_streams,
                                               args.arl_length, 104)
     arl = events / alarms if alarms else float("inf")
