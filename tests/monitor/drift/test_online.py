@@ -18,6 +18,7 @@ from agogosml.monitor.drift.online import _lindley, bin_scores, normal_scores
 from bench.drift import Model, new_category, shift_amount
 
 
+@settings(database=None, derandomize=True, deadline=None)  # no example cache in the clone
 @given(st.floats(0.01, 1.0), st.floats(10.0, 1e7))
 def test_the_threshold_gives_the_configured_run_length(k: float, arl: float) -> None:
     h = cusum_threshold(k, arl)
@@ -31,6 +32,7 @@ def test_siegmund_matches_the_textbook_values() -> None:
     assert siegmund_arl(0.5, 5.0, mean=1.0) == pytest.approx(10.4, rel=0.03)
 
 
+@settings(database=None, derandomize=True, deadline=None)  # no example cache in the clone
 @given(st.lists(st.floats(0.001, 1.0), min_size=1, max_size=12))
 def test_bin_scores_are_centred_and_unit_variance_under_the_reference(
         raw: list[float]) -> None:
@@ -66,7 +68,7 @@ def naive(state: np.ndarray, steps: np.ndarray, thresholds: np.ndarray
     return state, alarms
 
 
-@settings(max_examples=200, deadline=None)
+@settings(database=None, derandomize=True, max_examples=200, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(1, 300), st.integers(1, 5))
 def test_the_batch_recursion_equals_the_event_by_event_cusum(seed: int, n: int,
                                                              width: int) -> None:
@@ -80,7 +82,7 @@ def test_the_batch_recursion_equals_the_event_by_event_cusum(seed: int, n: int,
     np.testing.assert_allclose(final, expected_final, atol=1e-9)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(database=None, derandomize=True, max_examples=10, deadline=None)
 @given(st.lists(st.integers(1, 700), min_size=1, max_size=5))
 def test_batch_sizes_do_not_change_the_alarms(model: Model, cuts: list[int]) -> None:
     features, probabilities = model.stream(shift_amount(transactions(1_500, seed=9), 1.0))
