@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats  # type: ignore[import-untyped]  # transitive dep of scikit-learn
+from scipy import stats
 
 from agogosml.modelloop.profile import (
     CategoricalProfile,

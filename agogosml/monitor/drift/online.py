@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special  # type: ignore[import-untyped]  # transitive dep of scikit-learn
+from scipy import special
 
 from agogosml.modelloop.profile import NumericProfile, PredictionProfile, ReferenceProfile
 from agogosml.monitor.drift.batch import OTHER, category_keys
