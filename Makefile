@@ -65,9 +65,11 @@ test: install kafka helm kube postgres lint ## lint, then the whole suite agains
 test-fast: install lint ## lint, then the tests that need no broker, MLflow model, API server or processes (~1 min)
 	$(BIN)/pytest -m "not kafka and not mlflow and not k8s and not slow and not postgres"
 
-bench: install kafka ## pipeline throughput/latency vs raw Kafka, and scoring rows/s per core
+bench: install kafka ## pipeline vs raw Kafka, scoring rows/s, the monitor's store ingest and drift detection
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.scoring
+	$(BIN)/python -m bench.store
+	$(BIN)/python -m bench.drift
 
 sizes: install ## installed size of each service image's environment, before/after the locks
 	$(BIN)/python -m bench.image_sizes
