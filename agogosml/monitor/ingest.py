@@ -48,11 +48,12 @@ def stored_event(record: SourceRecord, ingested_at_ms: int) -> StoredEvent | Non
         event = ScoredEvent.from_json(item)
     except (ValueError, BadRequestError):
         return None
-    features = item.get("features") if isinstance(item.get("features"), dict) else {}
+    features = item.get("features")
     return StoredEvent(event_id=event.id, subject=event.subject, event_time_ms=event.time_ms,
                        scored_at_ms=event.scored_at_ms, model_name=event.model.name,
                        model_version=event.model.version, prediction=event.prediction,
-                       scores=dict(event.scores), features=features,
+                       scores=dict(event.scores),
+                       features=features if isinstance(features, dict) else {},
                        ingested_at_ms=ingested_at_ms)
 
 

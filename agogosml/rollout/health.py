@@ -33,6 +33,7 @@ from typing import Protocol
 from prometheus_client.parser import text_string_to_metric_families
 
 from agogosml.errors import AgogosmlError
+from agogosml.services.app import SCORING_ROUTES
 
 Labels = tuple[tuple[str, str], ...]
 Samples = dict[tuple[str, Labels], float]
@@ -42,8 +43,6 @@ REQUESTS = "agogosml_app_requests_total"
 LATENCY = "agogosml_app_predict_latency_seconds"
 SHADOW_COMPARED = "agogosml_app_shadow_compared_total"
 SHADOW_AGREED = "agogosml_app_shadow_agreed_total"
-SCORING_ENDPOINTS = frozenset({"/v1/batches", "/predict", "/v2/models/{name}/infer"})
-"""Route templates, as the app labels its requests: the only traffic the gate counts."""
 
 COUNTERS = (REQUESTS, SHADOW_COMPARED, SHADOW_AGREED, f"{LATENCY}_bucket", f"{LATENCY}_count")
 """The series the gate reads: each only grows while its process lives."""
@@ -125,7 +124,7 @@ def scoring_requests(increases: Samples) -> dict[int, float]:
     """Scoring requests by status (other endpoints are not counted)."""
     counts: dict[int, float] = {}
     for (name, labels), value in increases.items():
-        if name == REQUESTS and _label(labels, "endpoint") in SCORING_ENDPOINTS:
+        if name == REQUESTS and _label(labels, "endpoint") in SCORING_ROUTES:
             status = _status(_label(labels, "status"))
             counts[status] = counts.get(status, 0.0) + value
     return counts

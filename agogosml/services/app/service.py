@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
-from agogosml.services.app import openapi
+from agogosml.services.app import SCORING_ROUTES, openapi
 from agogosml.services.app.dataplane import DataPlane
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.app.reload import ModelHolder, ModelWatcher
@@ -26,9 +26,6 @@ from agogosml.web.client import BatchClient
 from agogosml.web.errors import install_error_handlers
 from agogosml.web.probes import probe_router
 from agogosml.web.responses import JsonResponse
-
-SCORING_ROUTES = frozenset({"/v1/batches", "/predict", "/v2/models/{name}/infer"})
-"""The requests agogosml_app_requests_total counts: what the rollout gate judges a slot on."""
 
 
 def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegistry,
