@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from agogosml.envelope import ScoredEvent, loads
 from agogosml.errors import BadRequestError, DownstreamError
-from agogosml.monitor.store.base import AsyncEventStore
+from agogosml.monitor.store.base import AsyncEventStore, unstorable
 from agogosml.monitor.store.base import ScoredEvent as StoredEvent
 from agogosml.retry import Backoff, retry_until_done
 from agogosml.streaming.base import PartitionKey, Source, SourceRecord
@@ -42,19 +42,21 @@ class IngestCounts:
 
 def stored_event(record: SourceRecord, ingested_at_ms: int) -> StoredEvent | None:
     """The store's row for a record of the output topic; None when it is not a scored
-    event. Input features ride along when the scored event carries them."""
+    event, or one no store can hold (it would be retried for ever). Input features ride
+    along when the scored event carries them."""
     try:
         item = loads(record.value)
         event = ScoredEvent.from_json(item)
     except (ValueError, BadRequestError):
         return None
     features = item.get("features")
-    return StoredEvent(event_id=event.id, subject=event.subject, event_time_ms=event.time_ms,
-                       scored_at_ms=event.scored_at_ms, model_name=event.model.name,
-                       model_version=event.model.version, prediction=event.prediction,
-                       scores=dict(event.scores),
-                       features=features if isinstance(features, dict) else {},
-                       ingested_at_ms=ingested_at_ms)
+    stored = StoredEvent(
+        event_id=event.id, subject=event.subject, event_time_ms=event.time_ms,
+        scored_at_ms=event.scored_at_ms, model_name=event.model.name,
+        model_version=event.model.version, prediction=event.prediction,
+        scores=dict(event.scores), features=features if isinstance(features, dict) else {},
+        ingested_at_ms=ingested_at_ms)
+    return None if unstorable(stored) is not None else stored
 
 
 def last_offsets(records: Sequence[SourceRecord]) -> Mapping[PartitionKey, int]:

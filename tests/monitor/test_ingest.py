@@ -146,3 +146,24 @@ async def test_stopping_while_the_store_is_down_commits_nothing(
     finally:
         await source.stop()
     assert await committed_offsets(kafka.bootstrap, group, topic) in ({}, {0: -1})
+
+
+async def test_an_event_no_store_can_hold_is_skipped_not_retried_for_ever(
+        kafka: KafkaBroker, topic_prefix: str, store: SqlEventStore) -> None:
+    """PostgreSQL text cannot hold NUL; the writer accepts such an id. Retrying it would
+    wedge ingestion, so it is skipped and counted on every backend alike."""
+    topic, group = f"{topic_prefix}.output", f"{topic_prefix}-monitor"
+    await create_topics(kafka.bootstrap, [topic], partitions=1)
+    await produce_json(kafka.bootstrap, topic, [scored("a\x00b"), scored("fine")])
+    source = KafkaSource(topic, group, {"bootstrap_servers": kafka.bootstrap})
+    await source.start()
+    ingestor = Ingestor(source, AsyncEventStore(store), FAST)
+    try:
+        async def done() -> bool:
+            return await group_caught_up(kafka.bootstrap, group, topic)
+
+        await run_until(ingestor, done, "both records committed")
+    finally:
+        await source.stop()
+    assert [event.event_id for event in store.events(0, 2**62).events] == ["fine"]
+    assert (ingestor.counts.skipped, ingestor.counts.store_failures) == (1, 0)

@@ -67,6 +67,16 @@ class ScoredEvent:
     ingested_at_ms: int
 
 
+def unstorable(event: ScoredEvent) -> str | None:
+    """Why no backend can hold `event`, or None. PostgreSQL text cannot hold NUL, so an id,
+    subject or model name with one is refused everywhere, and retrying would never help."""
+    for name in ("event_id", "subject", "model_name", "model_version"):
+        value = getattr(event, name)
+        if value is not None and "\x00" in value:
+            return f"{name} holds a NUL character"
+    return None
+
+
 @dataclass(frozen=True)
 class Label:
     """Ground truth for an event, arriving late; joined to predictions by event id."""
