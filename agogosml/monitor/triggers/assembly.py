@@ -1,0 +1,126 @@
+"""Everything the monitor service holds for its triggers, built from a rules file.
+
+    triggers = await Triggers.start(load_rules(path), AsyncEventStore(store), registry,
+                                    TriggerSecrets(), tracking=tracking)
+    await triggers.evaluate({"drift_psi{feature=amount}": 0.31})   # every tick
+    app.include_router(triggers.router(credentials, auth_metrics))  # POST /v1/alerts
+    await triggers.aclose()                                          # at shutdown
+
+`start` refuses (RulesError) a rule whose action lacks what it needs here (a retrain rule
+without AGOGOSML_MONITOR_RETRAIN_TOKEN, a rollback rule without a tracking store), and reads
+the recent firings back so cool-downs survive a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+
+import httpx
+from fastapi import APIRouter
+from prometheus_client import CollectorRegistry
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agogosml.modelloop.tracking import Tracking
+from agogosml.monitor.store.base import AsyncEventStore, Firing
+from agogosml.monitor.triggers.actions import Action, NotifyAction
+from agogosml.monitor.triggers.alertmanager import (
+    DEFAULT_MAX_BODY_BYTES,
+    AlertReceiver,
+    alertmanager_router,
+)
+from agogosml.monitor.triggers.cooldown import CoolDowns
+from agogosml.monitor.triggers.dispatch import Dispatcher
+from agogosml.monitor.triggers.errors import RulesError
+from agogosml.monitor.triggers.evaluator import Evaluator
+from agogosml.monitor.triggers.http_actions import RetrainAction, WebhookAction
+from agogosml.monitor.triggers.metrics import TriggerMetrics
+from agogosml.monitor.triggers.rollback import ModelAliasRollback, RollbackAction
+from agogosml.monitor.triggers.rules import (
+    ActionConfig,
+    NotifyConfig,
+    RetrainConfig,
+    RollbackConfig,
+    RuleSet,
+    WebhookConfig,
+)
+from agogosml.web.auth import AuthMetrics, Credentials, OptionalToken
+
+
+class TriggerSecrets(BaseSettings):
+    """Tokens the actions send, from the environment: AGOGOSML_MONITOR_RETRAIN_TOKEN (the
+    retrain server's) and AGOGOSML_MONITOR_WEBHOOK_TOKEN (sent to webhooks, if set)."""
+
+    model_config = SettingsConfigDict(env_prefix="AGOGOSML_MONITOR_", extra="ignore")
+
+    retrain_token: OptionalToken = None
+    webhook_token: OptionalToken = None
+
+
+def build_action(rule: str, config: ActionConfig, *, client: httpx.AsyncClient,
+                 secrets: TriggerSecrets, tracking: Tracking | None,
+                 metrics: TriggerMetrics) -> Action:
+    match config:
+        case WebhookConfig():
+            return WebhookAction(client, str(config.url), config.timeout, secrets.webhook_token)
+        case RetrainConfig():
+            if secrets.retrain_token is None:
+                raise RulesError(f"rule {rule!r} field 'action': a retrain action needs "
+                                 "AGOGOSML_MONITOR_RETRAIN_TOKEN")
+            return RetrainAction(client, str(config.url), secrets.retrain_token,
+                                 config.trigger, config.timeout)
+        case RollbackConfig():
+            if tracking is None:
+                raise RulesError(f"rule {rule!r} field 'action': a rollback action needs the "
+                                 "monitor's MLflow tracking settings")
+            return RollbackAction(ModelAliasRollback(tracking), config.timeout)
+        case NotifyConfig():
+            return NotifyAction(metrics, config.timeout)
+
+
+class Triggers:
+    def __init__(self, rules: RuleSet, dispatcher: Dispatcher, metrics: TriggerMetrics,
+                 client: httpx.AsyncClient, clock: Callable[[], float]) -> None:
+        self.rules = rules
+        self.dispatcher = dispatcher
+        self.evaluator = Evaluator(rules.rules, dispatcher, clock)
+        self.receiver = AlertReceiver(rules.alerts, dispatcher, metrics, clock)
+        self._client = client
+
+    @classmethod
+    async def start(cls, rules: RuleSet, store: AsyncEventStore, registry: CollectorRegistry,
+                    secrets: TriggerSecrets, *, tracking: Tracking | None = None,
+                    clock: Callable[[], float] = time.time,
+                    actions: Mapping[str, Action] | None = None) -> Triggers:
+        """`actions` replaces the built action of the rules it names (a custom rollback
+        target, for one)."""
+        metrics = TriggerMetrics(registry)
+        client = httpx.AsyncClient()
+        try:
+            built = {name: build_action(name, config, client=client, secrets=secrets,
+                                        tracking=tracking, metrics=metrics)
+                     for name, config in rules.actions().items()}
+            built.update(actions or {})
+            dispatcher = Dispatcher(built, CoolDowns(rules.cool_downs()), store, metrics)
+            await dispatcher.restore(clock())
+        except BaseException:
+            await client.aclose()
+            raise
+        return cls(rules, dispatcher, metrics, client, clock)
+
+    async def evaluate(self, snapshot: Mapping[str, float],
+                       now: float | None = None) -> list[asyncio.Task[Firing]]:
+        return await self.evaluator.evaluate(snapshot, now)
+
+    def router(self, credentials: Credentials, auth_metrics: AuthMetrics, *,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> APIRouter:
+        return alertmanager_router(self.receiver, credentials, auth_metrics,
+                                   max_body_bytes=max_body_bytes)
+
+    async def idle(self) -> None:
+        await self.dispatcher.idle()
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        await self.dispatcher.aclose(timeout_s)
+        await self._client.aclose()
