@@ -19,7 +19,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from agogosml.envelope import ModelRef
+from agogosml.envelope import ModelRef, are_plain_features, is_json_scalar
 from agogosml.errors import ConfigurationError, ModelInputError
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,18 @@ class LoadedModel:
         return pd.DataFrame({name: [record.get(name) for record in records]
                              for name in self.input_columns})
 
+    def features(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per record, the model's input columns with the values `frame` gave the model, so
+        that a monitor sees inputs beside predictions. Input columns only: a model that
+        names none gets none, since its inputs cannot be told from personal data. A value
+        no scored event can carry (a list, an object, an integer beyond 64 bits) is left
+        out; the event is still scored."""
+        if self.input_columns is None:
+            return [{} for _ in records]
+        columns = self.input_columns
+        rows = [{name: record.get(name) for name in columns} for record in records]
+        return [row if are_plain_features(row) else _scalars_only(row) for row in rows]
+
     def select(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.input_columns is None:
             return frame
@@ -77,6 +89,10 @@ def _require(columns: tuple[str, ...], present: Callable[[str], bool]) -> None:
     missing = [name for name in columns if not present(name)]
     if missing:
         raise ModelInputError(f"missing input columns: {', '.join(missing)}")
+
+
+def _scalars_only(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if is_json_scalar(value)}
 
 
 def resolve_ref(model_uri: str) -> ModelRef:

@@ -143,23 +143,24 @@ def _bisect(model: LoadedModel, events: list[Event]) -> BatchResult:
 def _result(model: LoadedModel, chunk: list[tuple[int, Event]], scores: Scores) -> BatchResult:
     now_ms = int(time.time() * 1000)
     problems = _problems(scores)
+    features = model.features([event.payload for _, event in chunk])
     if not problems:
         return BatchResult([
             ScoredEvent(id=event.id, time_ms=event.time_ms, subject=event.subject,
                         model=model.ref, prediction=prediction, scores=row_scores,
-                        scored_at_ms=now_ms)
-            for (_, event), prediction, row_scores in zip(chunk, scores.predictions,
-                                                          scores.scores, strict=True)], [])
+                        scored_at_ms=now_ms, features=inputs)
+            for (_, event), prediction, row_scores, inputs in zip(
+                chunk, scores.predictions, scores.scores, features, strict=True)], [])
     scored: list[ScoredEvent] = []
     rejected: list[Refusal] = []
-    for row, ((index, event), prediction, row_scores) in enumerate(
-            zip(chunk, scores.predictions, scores.scores, strict=True)):
+    for row, ((index, event), prediction, row_scores, inputs) in enumerate(
+            zip(chunk, scores.predictions, scores.scores, features, strict=True)):
         if row in problems:
             rejected.append(Refusal(index, event.id, f"model output: {problems[row]}"))
             continue
         scored.append(ScoredEvent(id=event.id, time_ms=event.time_ms, subject=event.subject,
                                   model=model.ref, prediction=prediction, scores=row_scores,
-                                  scored_at_ms=now_ms))
+                                  scored_at_ms=now_ms, features=inputs))
     return BatchResult(scored, rejected)
 
 
