@@ -19,6 +19,7 @@ from agogosml.envelope import (
     ScoredBatch,
     ScoredEvent,
     decode_batch,
+    is_plain_scored_event,
 )
 from agogosml.errors import BadRequestError
 
@@ -72,8 +73,31 @@ def test_a_shadow_batch_carries_its_reference() -> None:
     assert request == BatchRequest([Event("x", 1, {})], {"x": 1})
 
 
-def test_the_writer_gets_scored_events_it_writes_as_they_are() -> None:
-    event = ScoredEvent("x", 1, None, ModelRef("demo", "1"), 1, {"0": 0.5, "1": 0.5}, 2)
+@pytest.mark.parametrize("features", [{"amount": 12.5, "hour": 3, "channel": "pos",
+                                      "card_present": True, "country": None}, {}, None])
+def test_the_writer_gets_scored_events_it_writes_as_they_are(
+        features: dict[str, Any] | None) -> None:
+    event = ScoredEvent("x", 1, None, ModelRef("demo", "1"), 1, {"0": 0.5, "1": 0.5}, 2,
+                        features)
     [item] = orjson.loads(orjson.dumps(ScoredBatch([event]).to_json()))["events"]
+    assert item.get("features") == features
     assert ScoredEvent.canonical(item) is item
     assert ScoredEvent.canonical({**item, "extra": 1}) == item
+    assert ScoredEvent.from_json(item) == event
+
+
+SCALARS = st.none() | st.booleans() | st.integers(min_value=-2**65, max_value=2**65) \
+    | st.floats() | st.text(max_size=5)
+
+
+@given(features=st.dictionaries(st.text(max_size=8) | st.integers(), SCALARS | JSON,
+                                max_size=6) | JSON)
+def test_the_fast_check_of_features_agrees_with_the_full_one(features: Any) -> None:
+    item = {"id": "x", "subject": None, "time": 1, "model": {"name": "m", "version": "1"},
+            "prediction": 1, "scores": {"0": 0.5}, "scored_at": 2, "features": features}
+    try:
+        full: dict[str, Any] | None = ScoredEvent.from_json(item).to_json()
+    except BadRequestError:
+        full = None
+    assert is_plain_scored_event(item) == (full is not None)
+    assert full is None or full == item
