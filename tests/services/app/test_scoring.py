@@ -17,9 +17,11 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from agogosml.envelope import Event, ModelRef
+from agogosml.envelope import Event, ModelRef, features_problem, is_json_scalar
 from agogosml.services.app.model import LoadedModel
 from agogosml.services.app.reload import ModelHolder
 from agogosml.services.app.scoring import Scorer
@@ -240,3 +242,52 @@ def test_a_malformed_event_is_named_by_its_index_in_small_and_large_batches(
                               content=orjson.dumps({"events": events}), timeout=WAIT_S)
     assert response.status_code == 400
     assert response.json()["detail"].startswith(f"events[{count - 2}]: event 'time'")
+
+
+def inputs_of(payloads: list[dict[str, Any]], columns: tuple[str, ...] | None) -> list[Any]:
+    """The features of each scored event, for a model taking `columns`."""
+    model = LoadedModel(ref=ModelRef("any", "1"), pyfunc=ThreadRecorder(), input_columns=columns)
+    events = [Event(id=f"e{n}", time_ms=n, payload=p) for n, p in enumerate(payloads)]
+    result = asyncio.run(Scorer().score(model, events))
+    assert result.rejected == []
+    return [event.to_json()["features"] for event in result.scored]
+
+
+PERSON = {"name": "Ada Lovelace", "email": "ada@example.com", "customer_id": "C000001"}
+
+
+def test_scored_events_carry_exactly_the_models_inputs_as_it_was_given_them() -> None:
+    payloads = [{"amount": 12.5, "hour": 3, **PERSON},
+                {"amount": 7, "channel": "pos", **PERSON}]
+    assert inputs_of(payloads, ("amount", "hour")) == [{"amount": 12.5, "hour": 3},
+                                                       {"amount": 7, "hour": None}]
+
+
+def test_a_model_that_names_no_inputs_gets_no_features() -> None:
+    """Its inputs cannot be told from the personal fields beside them."""
+    assert inputs_of([{"amount": 12.5, **PERSON}], None) == [{}]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**64, max_value=2**64)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                               max_size=3),
+    max_leaves=6)
+"""What a payload parsed from JSON may hold (orjson reads integers up to 2**64)."""
+
+
+@settings(max_examples=60, deadline=None)
+@given(payloads=st.lists(st.fixed_dictionaries({"amount": JSON_VALUES, "hour": JSON_VALUES}),
+                         min_size=1, max_size=5))
+def test_whatever_the_payload_holds_the_writer_takes_the_features(
+        payloads: list[dict[str, Any]]) -> None:
+    """A model that scores any value must never produce an event the writer refuses; a
+    value no scored event can carry is left out, the rest is kept as given."""
+    features = inputs_of([{**p, **PERSON} for p in payloads], ("amount", "hour"))
+    for payload, inputs in zip(payloads, features, strict=True):
+        assert features_problem(inputs) is None
+        assert set(inputs) <= {"amount", "hour"}
+        for name, value in payload.items():
+            assert inputs.get(name, "left out") == (value if is_json_scalar(value)
+                                                    else "left out")
