@@ -1,13 +1,14 @@
 """Everything the monitor service holds for its triggers, built from a rules file.
 
-    triggers = await Triggers.start(load_rules(path), AsyncEventStore(store), registry,
-                                    TriggerSecrets(), tracking=tracking)
+    triggers = Triggers(load_rules(path), AsyncEventStore(store), registry, TriggerSecrets(),
+                        tracking=tracking)                           # in create_app
+    await triggers.start()                                           # in the lifespan
     await triggers.evaluate({"drift_psi{feature=amount}": 0.31})   # every tick
     app.include_router(triggers.router(credentials, auth_metrics))  # POST /v1/alerts
     await triggers.aclose()                                          # at shutdown
 
-`start` refuses (RulesError) a rule whose action lacks what it needs here (a retrain rule
-without AGOGOSML_MONITOR_RETRAIN_TOKEN, a rollback rule without a tracking store), and reads
+The constructor refuses (RulesError) a rule whose action lacks what it needs here (a retrain rule
+without AGOGOSML_MONITOR_RETRAIN_TOKEN, a rollback rule without a tracking store); `start` reads
 the recent firings back so cool-downs survive a restart.
 """
 
@@ -80,34 +81,32 @@ def build_action(rule: str, config: ActionConfig, *, client: httpx.AsyncClient,
 
 
 class Triggers:
-    def __init__(self, rules: RuleSet, dispatcher: Dispatcher, metrics: TriggerMetrics,
-                 client: httpx.AsyncClient, clock: Callable[[], float]) -> None:
-        self.rules = rules
-        self.dispatcher = dispatcher
-        self.evaluator = Evaluator(rules.rules, dispatcher, clock)
-        self.receiver = AlertReceiver(rules.alerts, dispatcher, metrics, clock)
-        self._client = client
+    """Built where the service builds its app (the constructor is synchronous and refuses
+    unusable rules); `start()` in the app's lifespan, before the first tick, reads the recent
+    firings back; `aclose()` at shutdown. `actions` replaces the built action of the rules it
+    names (a custom rollback target, for one)."""
 
-    @classmethod
-    async def start(cls, rules: RuleSet, store: AsyncEventStore, registry: CollectorRegistry,
-                    secrets: TriggerSecrets, *, tracking: Tracking | None = None,
-                    clock: Callable[[], float] = time.time,
-                    actions: Mapping[str, Action] | None = None) -> Triggers:
-        """`actions` replaces the built action of the rules it names (a custom rollback
-        target, for one)."""
+    def __init__(self, rules: RuleSet, store: AsyncEventStore, registry: CollectorRegistry,
+                 secrets: TriggerSecrets, *, tracking: Tracking | None = None,
+                 clock: Callable[[], float] = time.time,
+                 actions: Mapping[str, Action] | None = None) -> None:
         metrics = TriggerMetrics(registry)
-        client = httpx.AsyncClient()
-        try:
-            built = {name: build_action(name, config, client=client, secrets=secrets,
-                                        tracking=tracking, metrics=metrics)
-                     for name, config in rules.actions().items()}
-            built.update(actions or {})
-            dispatcher = Dispatcher(built, CoolDowns(rules.cool_downs()), store, metrics)
-            await dispatcher.restore(clock())
-        except BaseException:
-            await client.aclose()
-            raise
-        return cls(rules, dispatcher, metrics, client, clock)
+        # Opens no connection until first used, so it may be made outside the event loop.
+        self._client = httpx.AsyncClient()
+        built = {name: build_action(name, config, client=self._client, secrets=secrets,
+                                    tracking=tracking, metrics=metrics)
+                 for name, config in rules.actions().items()}
+        built.update(actions or {})
+        self.rules = rules
+        self.clock = clock
+        self.dispatcher = Dispatcher(built, CoolDowns(rules.cool_downs()), store, metrics)
+        self.evaluator = Evaluator(rules.rules, self.dispatcher, clock)
+        self.receiver = AlertReceiver(rules.alerts, self.dispatcher, metrics, clock)
+
+    async def start(self) -> None:
+        """Reads the firings of the last cool-down back, so a restart does not repeat an
+        action its cool-down forbids."""
+        await self.dispatcher.restore(self.clock())
 
     async def evaluate(self, snapshot: Mapping[str, float],
                        now: float | None = None) -> list[asyncio.Task[Firing]]:

@@ -76,7 +76,7 @@ async def test_a_failed_webhook_is_recorded_and_counted(
         recorder: Recorder, event_store: AsyncEventStore, clock: Clock) -> None:
     recorder.status = 503
     registry = CollectorRegistry()
-    triggers = await Triggers.start(
+    triggers = Triggers(
         rules(metric_rule(aggregate="last", action={"type": "webhook", "url": recorder.url})),
         event_store, registry, TriggerSecrets(), clock=clock)
     try:
@@ -137,7 +137,7 @@ async def test_a_retrain_rule_without_a_token_stops_the_start(
     monkeypatch.delenv("AGOGOSML_MONITOR_RETRAIN_TOKEN", raising=False)
     rule_set = rules(metric_rule(action={"type": "retrain", "url": "http://retrain:8080"}))
     with pytest.raises(RulesError, match=r"rule 'psi-high' .*AGOGOSML_MONITOR_RETRAIN_TOKEN"):
-        await Triggers.start(rule_set, event_store, CollectorRegistry(), TriggerSecrets())
+        Triggers(rule_set, event_store, CollectorRegistry(), TriggerSecrets())
 
 
 def test_the_retrain_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,8 +27,9 @@ async def start(event_store: AsyncEventStore, clock: Clock) -> AsyncIterator[Sta
     started: list[Triggers] = []
 
     async def make(rule_set: RuleSet, registry: CollectorRegistry | None = None) -> Triggers:
-        triggers = await Triggers.start(rule_set, event_store, registry or CollectorRegistry(),
-                                        TriggerSecrets(), clock=clock)
+        triggers = Triggers(rule_set, event_store, registry or CollectorRegistry(),
+                            TriggerSecrets(), clock=clock)
+        await triggers.start()
         started.append(triggers)
         return triggers
 
