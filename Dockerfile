@@ -4,10 +4,11 @@
 #   input-reader    agogosml-input-reader    requirements/core.txt    8002
 #   app             agogosml-app             requirements/app.txt     8000
 #   output-writer   agogosml-output-writer   requirements/core.txt    8001
+#   monitor         agogosml-monitor         requirements/monitor.txt 8005
 #
 #   docker build --target app --build-arg VERSION=0.1.0 \
 #     --build-arg GIT_SHA=$(git rev-parse --short HEAD) -t agogosml/agogosml-app:0.1.0 .
-# (`make images` builds all three.)
+# (`make images` builds all four.)
 #
 # Every stage before the targets is shared: `base` (Python, and where the virtualenv goes),
 # `wheel` (the project's wheel), one `builder-<lock>` per lock (a virtualenv with the lock
@@ -15,7 +16,8 @@
 # only: the virtualenv of its lock, its port, health check, title and entrypoint.
 # The reader and writer install requirements/core.txt, the core only: no MLflow,
 # scikit-learn, pandas or kubernetes; the app requirements/app.txt, the app extra (MLflow,
-# scikit-learn, pandas). Every file's hash is checked (`make lock` writes the locks).
+# scikit-learn, pandas); the monitor requirements/monitor.txt (the app's, plus psycopg and
+# PyYAML). Every file's hash is checked (`make lock` writes the locks).
 # Runs as a non-root user and with a read-only root filesystem: mount a writable /tmp (HOME
 # and TMPDIR point there) and, for the file transport or a local MLflow store, a volume on
 # /data (the working directory).
@@ -59,6 +61,15 @@ WORKDIR /src
 COPY requirements/app.txt requirements/
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --require-hashes -r requirements/app.txt
+COPY --from=wheel /tmp/dist/ /tmp/dist/
+RUN pip install --no-cache-dir --no-deps /tmp/dist/agogosml-*.whl
+
+FROM base AS builder-monitor
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY requirements/monitor.txt requirements/
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --require-hashes -r requirements/monitor.txt
 COPY --from=wheel /tmp/dist/ /tmp/dist/
 RUN pip install --no-cache-dir --no-deps /tmp/dist/agogosml-*.whl
 
@@ -117,3 +128,15 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
 LABEL org.opencontainers.image.title="agogosml-output-writer" \
       org.opencontainers.image.description="agogosml output writer: writes scored events to Kafka, Event Hubs or files"
 ENTRYPOINT ["python", "-m", "agogosml.services.output_writer"]
+
+# The monitor: stores scored events and labels, watches drift and live performance, acts on
+# trigger rules and serves the dashboard (`agogosml serve monitor`).
+FROM runtime AS monitor
+COPY --from=builder-monitor /opt/venv /opt/venv
+ENV AGOGOSML_MONITOR_HOST=0.0.0.0
+EXPOSE 8005
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('AGOGOSML_MONITOR_PORT', '8005') + '/healthz', timeout=4)"]
+LABEL org.opencontainers.image.title="agogosml-monitor" \
+      org.opencontainers.image.description="agogosml monitor: event history, drift, live performance, triggers and the dashboard"
+ENTRYPOINT ["python", "-m", "agogosml.services.monitor"]

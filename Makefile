@@ -38,6 +38,7 @@ lock: ## regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest al
 	$(COMPILE) pyproject.toml -c requirements/dev.txt -o requirements/core.txt
 	$(COMPILE) pyproject.toml --extra app -c requirements/dev.txt -o requirements/app.txt
 	$(COMPILE) pyproject.toml --extra rollout -c requirements/dev.txt -o requirements/rollout.txt
+	$(COMPILE) pyproject.toml --extra monitor -c requirements/dev.txt -o requirements/monitor.txt
 	$(COMPILE) requirements/build.in -c requirements/dev.txt -o requirements/build.txt
 
 kafka: ## fetch Apache Kafka's broker from Maven Central into ~/.cache/agogosml (once)

@@ -10,6 +10,7 @@ service or the producer, each with a bounded budget, and says so.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -57,6 +58,13 @@ def pipeline_env(bootstrap: str, tracking_uri: str,
         "AGOGOSML_APP_MLFLOW_TRACKING_URI": tracking_uri,
         "AGOGOSML_APP_WRITER_URL": local_url(ports["output_writer"]),
         "AGOGOSML_READER_APP_URL": local_url(ports["app"]),
+        "AGOGOSML_MONITOR_SOURCE": "kafka",
+        "AGOGOSML_MONITOR_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "AGOGOSML_MONITOR_TRACKING_URI": tracking_uri,
+        "AGOGOSML_MONITOR_STORE_URL": f"sqlite:///{VAR}/monitor/events.db",
+        "AGOGOSML_MONITOR_SCRAPE_URLS": json.dumps({
+            name: f"{local_url(ports[name])}/metrics"
+            for name in ("input_reader", "app", "output_writer")}),
     }
     return {name: os.environ.get(name, value) for name, value in defaults.items()}
 
@@ -114,8 +122,9 @@ def main() -> None:
     logs = VAR / "logs"
     shadow = shadow_services(env, logs) if _env("AGOGOSML_DEMO_SHADOW", "") == "1" else []
     os.environ.update(env)
-    writer, app, reader = (ServiceProcess(name, port, env, logs) for name, port in ports.items())
-    services = [writer, *shadow, app, reader]
+    monitor, writer, app, reader = (ServiceProcess(name, port, env, logs)
+                                    for name, port in ports.items())
+    services = [monitor, writer, *shadow, app, reader]
     producer = ChildProcess("producer", [sys.executable, "-m", "agogosml.cli", "produce-demo",
                                          "--rate", _env("AGOGOSML_DEMO_RATE", "20")],
                             env, logs / "producer.log")
@@ -128,7 +137,8 @@ def main() -> None:
             {"bootstrap_servers": broker.bootstrap},
             [_env("AGOGOSML_READER_INPUT_STREAM", "agogosml.input"),
              _env("AGOGOSML_READER_DEADLETTER_STREAM", "agogosml.deadletter"),
-             _env("AGOGOSML_WRITER_OUTPUT_STREAM", "agogosml.output"), SHADOW_STREAM],
+             _env("AGOGOSML_WRITER_OUTPUT_STREAM", "agogosml.output"), SHADOW_STREAM,
+             _env("AGOGOSML_MONITOR_LABELS_STREAM", "agogosml.labels")],
         ))
         subprocess.run([sys.executable, "-m", "agogosml.cli", "train-demo", "--if-missing",
                         "--tracking-uri", tracking_uri, "--artifacts",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from agogosml.services.registry import ENV_PREFIXES
+from agogosml.services.registry import SERVICES
 
 
 def new_pipeline_token() -> str:
@@ -13,8 +13,9 @@ def new_pipeline_token() -> str:
 
 
 def pipeline_token_env(token: str) -> dict[str, str]:
-    """The variables that give all three services the same pipeline token."""
-    return {f"{prefix}PIPELINE_TOKEN": token for prefix in ENV_PREFIXES}
+    """The variables that give every service the run's token: the pipeline token of the
+    three pipeline services, and the monitor's API token (labels and alerts)."""
+    return {service.token_variable: token for service in SERVICES}
 
 
 def save_token(token: str, path: Path) -> None:

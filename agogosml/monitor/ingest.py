@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from agogosml.envelope import ScoredEvent, loads
 from agogosml.errors import BadRequestError, DownstreamError
@@ -23,6 +24,8 @@ from agogosml.retry import Backoff, retry_until_done
 from agogosml.streaming.base import PartitionKey, Source, SourceRecord
 
 log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
 
 
 class StoreUnavailableError(DownstreamError):
@@ -68,16 +71,30 @@ def last_offsets(records: Sequence[SourceRecord]) -> Mapping[PartitionKey, int]:
     return last
 
 
-class Ingestor:
-    def __init__(self, source: Source, store: AsyncEventStore, backoff: Backoff,
-                 batch_max: int = 1_000, fetch_timeout_s: float = 0.5) -> None:
+class TopicIngestor(Generic[Item]):
+    """Fetch a batch, write what parses (retrying while the store is down), then commit."""
+
+    what = "records"
+
+    def __init__(self, source: Source, backoff: Backoff, batch_max: int = 1_000,
+                 fetch_timeout_s: float = 0.5) -> None:
         self.source = source
-        self.store = store
         self.backoff = backoff
         self.batch_max = batch_max
         self.fetch_timeout_s = fetch_timeout_s
         self.counts = IngestCounts()
         self._stopping = asyncio.Event()
+
+    def parse(self, record: SourceRecord, now_ms: int) -> Item | None:
+        """The item a record holds, or None to skip it (counted)."""
+        raise NotImplementedError
+
+    async def write(self, items: list[Item]) -> int:
+        """Store the items; return how many were new. Any exception means "not stored"."""
+        raise NotImplementedError
+
+    def written(self, items: list[Item]) -> None:
+        """Called once the store has taken `items` (before the commit)."""
 
     async def ingest_once(self) -> int:
         """Fetch one batch, store it (retrying while the store is down), then commit it;
@@ -88,22 +105,22 @@ class Ingestor:
             return 0
         self.counts.fetched += len(records)
         now_ms = time.time_ns() // 1_000_000
-        events = [event for record in records
-                  if (event := stored_event(record, now_ms)) is not None]
-        self.counts.skipped += len(records) - len(events)
-        if events:
+        items = [item for record in records if (item := self.parse(record, now_ms)) is not None]
+        self.counts.skipped += len(records) - len(items)
+        if items:
             self.counts.stored += await retry_until_done(
-                lambda: self._insert(events), self.backoff, self._stopping,
-                "writing scored events to the store", self._count_failure)
+                lambda: self._write(items), self.backoff, self._stopping,
+                f"writing {self.what} to the store", self._count_failure)
+            self.written(items)
         await self.source.commit(last_offsets(records))
         self.counts.commits += 1
         return len(records)
 
-    async def _insert(self, events: list[StoredEvent]) -> int:
+    async def _write(self, items: list[Item]) -> int:
         try:
-            return await self.store.insert_events(events)
+            return await self.write(items)
         except Exception as error:  # any driver's error: the store is the boundary here
-            raise StoreUnavailableError(f"store refused {len(events)} events: "
+            raise StoreUnavailableError(f"store refused {len(items)} {self.what}: "
                                         f"{type(error).__name__}") from error
 
     def _count_failure(self) -> None:
@@ -116,9 +133,34 @@ class Ingestor:
                 await self.ingest_once()
             except StoreUnavailableError:
                 if self._stopping.is_set():
-                    log.info("stopped with an unstored batch; it will be redelivered")
+                    log.info("stopped with an unstored batch; it will be redelivered",
+                             extra={"what": self.what})
                     return
                 raise
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+class Ingestor(TopicIngestor[StoredEvent]):
+    """The output topic's scored events into the store; `on_stored` sees each stored batch
+    (the monitor's drift and live statistics)."""
+
+    what = "scored events"
+
+    def __init__(self, source: Source, store: AsyncEventStore, backoff: Backoff,
+                 batch_max: int = 1_000, fetch_timeout_s: float = 0.5,
+                 on_stored: Callable[[list[StoredEvent]], None] | None = None) -> None:
+        super().__init__(source, backoff, batch_max, fetch_timeout_s)
+        self.store = store
+        self.on_stored = on_stored
+
+    def parse(self, record: SourceRecord, now_ms: int) -> StoredEvent | None:
+        return stored_event(record, now_ms)
+
+    async def write(self, items: list[StoredEvent]) -> int:
+        return await self.store.insert_events(items)
+
+    def written(self, items: list[StoredEvent]) -> None:
+        if self.on_stored is not None:
+            self.on_stored(items)

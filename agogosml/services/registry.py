@@ -20,9 +20,10 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-Lock = Literal["core", "app"]
+Lock = Literal["core", "app", "monitor"]
 """requirements/<lock>.txt: core for the reader and writer (no MLflow, scikit-learn, pandas
-or numpy), app for the app (the `app` extra)."""
+or numpy), app for the app (the `app` extra), monitor for the monitor (the `monitor` extra:
+the app's plus PostgreSQL's driver and YAML)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class Service:
     """The lock its image installs."""
     target: str
     """The root Dockerfile's target that builds the image (`docker build --target`)."""
+    token_variable: str
+    """The bearer token it requires on what it receives: the pipeline's token for the
+    three pipeline services, the monitor's API token for labels and alerts."""
 
     @property
     def port_variable(self) -> str:
@@ -51,16 +55,20 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service(name="input_reader", module="agogosml.services.input_reader", port=8002,
             env_prefix="AGOGOSML_READER_", image="agogosml-input-reader", lock="core",
-            target="input-reader"),
+            target="input-reader", token_variable="AGOGOSML_READER_PIPELINE_TOKEN"),
     Service(name="app", module="agogosml.services.app", port=8000,
             env_prefix="AGOGOSML_APP_", image="agogosml-app", lock="app",
-            target="app"),
+            target="app", token_variable="AGOGOSML_APP_PIPELINE_TOKEN"),
     Service(name="output_writer", module="agogosml.services.output_writer", port=8001,
             env_prefix="AGOGOSML_WRITER_", image="agogosml-output-writer", lock="core",
-            target="output-writer"),
+            target="output-writer", token_variable="AGOGOSML_WRITER_PIPELINE_TOKEN"),
+    Service(name="monitor", module="agogosml.services.monitor", port=8005,
+            env_prefix="AGOGOSML_MONITOR_", image="agogosml-monitor", lock="monitor",
+            target="monitor", token_variable="AGOGOSML_MONITOR_API_TOKEN"),
 )
-"""In the order events flow through them. Each one's readiness needs the ones after it, so
-whoever starts them all starts them in reverse."""
+"""In the order events flow through them (the monitor reads what the writer wrote). Each
+pipeline service's readiness needs the ones after it, so whoever starts them all starts
+them in reverse; the monitor needs none of them."""
 
 NAMES: tuple[str, ...] = tuple(service.name for service in SERVICES)
 ENV_PREFIXES: tuple[str, ...] = tuple(service.env_prefix for service in SERVICES)

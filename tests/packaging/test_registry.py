@@ -59,7 +59,7 @@ def test_names_prefixes_images_and_targets_are_unique() -> None:
         assert len(set(values)) == len(values), field
     assert tuple(service.name for service in SERVICES) == NAMES
     assert tuple(service.env_prefix for service in SERVICES) == ENV_PREFIXES
-    with pytest.raises(KeyError, match="input_reader, app, output_writer"):
+    with pytest.raises(KeyError, match="input_reader, app, output_writer, monitor"):
         get("reader")
 
 
@@ -106,7 +106,8 @@ def test_outputs_gives_every_field_of_one_service(service: Service) -> None:
     fields = dict(line.split("=", 1) for line in _registry_command("outputs", service.name))
     assert fields == {"name": service.name, "module": service.module, "port": str(service.port),
                       "env_prefix": service.env_prefix, "image": service.image,
-                      "lock": service.lock, "target": service.target}
+                      "lock": service.lock, "target": service.target,
+                      "token_variable": service.token_variable}
 
 
 def test_the_cli_serves_every_registered_service(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,7 +136,7 @@ def test_compose_runs_the_registered_image_on_the_registered_port(service: Servi
     published = [str(port).rsplit(":", 1)[-1] for port in COMPOSE_SERVICES[name]["ports"]]
     listening = int(environment(name).get(service.port_variable, service.port))
     assert published == [str(listening)]
-    assert f"{service.env_prefix}PIPELINE_TOKEN" in environment(name)
+    assert service.token_variable in environment(name)
 
 
 def test_compose_sets_only_variables_with_a_registered_prefix() -> None:

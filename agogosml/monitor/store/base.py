@@ -461,6 +461,9 @@ class AsyncEventStore:
     def __init__(self, store: EventStore) -> None:
         self.store = store
 
+    async def schema_version(self) -> int:
+        return await asyncio.to_thread(self.store.schema_version)
+
     async def insert_events(self, events: Sequence[ScoredEvent]) -> int:
         return await asyncio.to_thread(self.store.insert_events, events)
 

@@ -1,0 +1,154 @@
+"""The monitor's HTTP face and its background work.
+
+For the app's lifetime it runs: the scored-event ingestor (output topic -> store), the label
+ingestor (feedback topic -> store), a ticker that refreshes drift, performance and the
+services' counters and then evaluates the trigger rules, and a compactor that folds old
+events into rollups. Routes: the probes and /metrics, `POST /v1/labels` (API token), and
+whatever routers the caller adds (the dashboard, Alertmanager's receiver).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from prometheus_client import CollectorRegistry
+
+from agogosml.errors import BadRequestError
+from agogosml.monitor.ingest import Ingestor, TopicIngestor
+from agogosml.monitor.labels import LabelIngestor, parse_labels
+from agogosml.monitor.state import MonitorState
+from agogosml.services.monitor.metrics import register
+from agogosml.web.auth import AuthMetrics, Credentials, Guard
+from agogosml.web.bodies import check_count, read_json
+from agogosml.web.errors import install_error_handlers
+from agogosml.web.probes import Problem, probe_router
+from agogosml.web.responses import JsonResponse
+
+log = logging.getLogger(__name__)
+
+MAX_LABELS_BODY_BYTES = 4 * 1024 * 1024
+MAX_LABELS = 10_000
+Tick = Callable[[], Awaitable[None]]
+
+
+class Background:
+    """Named tasks that run for the app's lifetime; one that ends early is a liveness
+    problem (Kubernetes restarts the pod), with its reason."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        self.tasks[name] = asyncio.create_task(work, name=name)
+
+    def problem(self) -> Problem | None:
+        for name, task in self.tasks.items():
+            if task.done():
+                error = None if task.cancelled() else task.exception()
+                detail = type(error).__name__ if error is not None else "ended"
+                return Problem(f"{name} stopped", detail)
+        return None
+
+    async def stop(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        for task in self.tasks.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _every(interval_s: float, work: Tick, what: str) -> None:
+    while True:
+        started = time.monotonic()
+        try:
+            await work()
+        except Exception as error:  # one bad round must not end the loop
+            log.exception("%s failed", what, extra={"error": type(error).__name__})
+        await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
+
+
+async def _ingest(ingestor: TopicIngestor[Any]) -> None:
+    await ingestor.source.start()
+    try:
+        await ingestor.run()
+    finally:
+        await ingestor.source.stop()
+
+
+def labels_router(state: MonitorState, guard: Guard) -> APIRouter:
+    router = APIRouter(tags=["labels"])
+
+    @router.post("/v1/labels", dependencies=[Depends(guard)])
+    async def post_labels(request: Request) -> JsonResponse:
+        """Ground truth for scored events: {"labels": [{"id": ..., "label": ...}]}."""
+        body = await read_json(request, MAX_LABELS_BODY_BYTES)
+        if not isinstance(body, dict) or not isinstance(body.get("labels"), list):
+            raise BadRequestError("body must be an object with a list under 'labels'")
+        check_count(len(body["labels"]), MAX_LABELS, "labels")
+        labels = parse_labels(body["labels"], time.time_ns() // 1_000_000)
+        await state.store.add_labels(labels)
+        state.labels_counts.stored += len(labels)
+        return JsonResponse({"stored": len(labels)})
+
+    return router
+
+
+def create_app(state: MonitorState, events: Ingestor, labels: LabelIngestor,
+               registry: CollectorRegistry, api: Credentials, *, tick_s: float = 5.0,
+               compact_every_s: float = 300.0, routers: Sequence[APIRouter] = (),
+               on_tick: Tick | None = None) -> FastAPI:
+    """`events` and `labels` must count into `state.events_counts`/`state.labels_counts`
+    and hand stored events to `state.on_stored` (see `build` in __main__)."""
+    register(state, registry)
+    guard = Guard(api, AuthMetrics(registry), "monitor")
+    background = Background()
+
+    async def tick() -> None:
+        await state.tick()
+        if on_tick is not None:
+            await on_tick()
+
+    async def compact() -> None:
+        folded = await state.store.compact(time.time_ns() // 1_000_000)
+        if folded:
+            log.info("compacted", extra={"events": folded})
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        background.start("events ingest", _ingest(events))
+        background.start("labels ingest", _ingest(labels))
+        background.start("ticker", _every(tick_s, tick, "monitor tick"))
+        background.start("compactor", _every(compact_every_s, compact, "compaction"))
+        try:
+            yield
+        finally:
+            events.stop()
+            labels.stop()
+            await background.stop()
+            await state.store.close()
+
+    async def readiness() -> dict[str, bool]:
+        store_ok = True
+        try:
+            await asyncio.wait_for(state.store.schema_version(), timeout=2.0)
+        except Exception:  # any driver error or a timeout: not ready
+            store_ok = False
+        return {"store": store_ok, "events": await events.source.is_ready(),
+                "labels": await labels.source.is_ready()}
+
+    app = FastAPI(title="agogosml monitor", lifespan=lifespan,
+                  default_response_class=JsonResponse)
+    install_error_handlers(app)
+    app.include_router(probe_router(registry, readiness, background.problem))
+    app.include_router(labels_router(state, guard))
+    for router in routers:
+        app.include_router(router)
+    return app
+
