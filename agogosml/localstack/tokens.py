@@ -15,7 +15,7 @@ def new_pipeline_token() -> str:
 def pipeline_token_env(token: str) -> dict[str, str]:
     """The variables that give every service the run's token: the pipeline token of the
     three pipeline services, and the monitor's API token (labels and alerts)."""
-    return {service.token_variable: token for service in SERVICES}
+    return {service.auth_variable: token for service in SERVICES}
 
 
 def save_token(token: str, path: Path) -> None:

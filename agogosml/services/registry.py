@@ -42,7 +42,7 @@ class Service:
     """The lock its image installs."""
     target: str
     """The root Dockerfile's target that builds the image (`docker build --target`)."""
-    token_variable: str
+    auth_variable: str
     """The bearer token it requires on what it receives: the pipeline's token for the
     three pipeline services, the monitor's API token for labels and alerts."""
 
@@ -55,16 +55,16 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service(name="input_reader", module="agogosml.services.input_reader", port=8002,
             env_prefix="AGOGOSML_READER_", image="agogosml-input-reader", lock="core",
-            target="input-reader", token_variable="AGOGOSML_READER_PIPELINE_TOKEN"),
+            target="input-reader", auth_variable="AGOGOSML_READER_PIPELINE_TOKEN"),
     Service(name="app", module="agogosml.services.app", port=8000,
             env_prefix="AGOGOSML_APP_", image="agogosml-app", lock="app",
-            target="app", token_variable="AGOGOSML_APP_PIPELINE_TOKEN"),
+            target="app", auth_variable="AGOGOSML_APP_PIPELINE_TOKEN"),
     Service(name="output_writer", module="agogosml.services.output_writer", port=8001,
             env_prefix="AGOGOSML_WRITER_", image="agogosml-output-writer", lock="core",
-            target="output-writer", token_variable="AGOGOSML_WRITER_PIPELINE_TOKEN"),
+            target="output-writer", auth_variable="AGOGOSML_WRITER_PIPELINE_TOKEN"),
     Service(name="monitor", module="agogosml.services.monitor", port=8005,
             env_prefix="AGOGOSML_MONITOR_", image="agogosml-monitor", lock="monitor",
-            target="monitor", token_variable="AGOGOSML_MONITOR_API_TOKEN"),
+            target="monitor", auth_variable="AGOGOSML_MONITOR_API_TOKEN"),
 )
 """In the order events flow through them (the monitor reads what the writer wrote). Each
 pipeline service's readiness needs the ones after it, so whoever starts them all starts

@@ -107,7 +107,7 @@ def test_outputs_gives_every_field_of_one_service(service: Service) -> None:
     assert fields == {"name": service.name, "module": service.module, "port": str(service.port),
                       "env_prefix": service.env_prefix, "image": service.image,
                       "lock": service.lock, "target": service.target,
-                      "token_variable": service.token_variable}
+                      "auth_variable": service.auth_variable}
 
 
 def test_the_cli_serves_every_registered_service(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +136,7 @@ def test_compose_runs_the_registered_image_on_the_registered_port(service: Servi
     published = [str(port).rsplit(":", 1)[-1] for port in COMPOSE_SERVICES[name]["ports"]]
     listening = int(environment(name).get(service.port_variable, service.port))
     assert published == [str(listening)]
-    assert service.token_variable in environment(name)
+    assert service.auth_variable in environment(name)
 
 
 def test_compose_sets_only_variables_with_a_registered_prefix() -> None:

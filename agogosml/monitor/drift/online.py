@@ -42,6 +42,7 @@ from scipy import special
 
 from agogosml.modelloop.profile import NumericProfile, PredictionProfile, ReferenceProfile
 from agogosml.monitor.drift.batch import OTHER, category_keys
+from agogosml.monitor.drift.calibration import calibrated_threshold
 
 Array = np.ndarray[Any, Any]
 
@@ -75,14 +76,28 @@ def cusum_threshold(k: float, arl: float) -> float:
 class DetectorConfig:
     arl0: float = 10_000.0
     """Expected events between false alarms of the whole detector (all statistics)."""
-    shifts: tuple[float, ...] = (0.5, 0.1)
-    """Mean shifts (in reference sigma of the normal score) each numeric CUSUM is tuned for."""
+    shifts: tuple[float, ...] = (0.4, 0.1)
+    """Mean shifts (in reference sigma of the normal score) each numeric CUSUM is tuned for
+    (reference value k = shift / 2)."""
+    shift_budget: tuple[float, ...] = (0.85, 0.10)
+    """Share of the false-alarm rate 1/arl0 spent on the charts of each of `shifts` (all
+    numeric features, both directions)..."""
+    category_budget: float = 0.05
+    """...and on all category charts. Each share is split evenly among its charts; shares
+    whose charts the profile lacks go to the others in proportion."""
     category_shift: float = 0.05
     """Change of a category's share (absolute) the Bernoulli CUSUMs are tuned for."""
     max_features: int = 64
     max_categories: int = 20
     """Categories tracked one by one per feature (most frequent first); the rest is OTHER."""
     predictions: bool = True
+
+    def __post_init__(self) -> None:
+        if len(self.shift_budget) != len(self.shifts):
+            raise ValueError(f"shift_budget needs one share per shift: {self.shift_budget} "
+                             f"for {self.shifts}")
+        if min((*self.shift_budget, self.category_budget)) < 0 or self.arl0 <= 0:
+            raise ValueError("arl0 and the budget shares must not be negative")
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,16 @@ def bin_scores(shares: Array) -> Array:
     scores -= float(np.sum(shares * scores))
     variance = float(np.sum(shares * scores ** 2))
     return scores / math.sqrt(variance) if variance > 0 else np.zeros(shares.size)
+
+
+def _null_steps(profile: NumericProfile | PredictionProfile, sign: float, k: float
+                ) -> tuple[Array, Array]:
+    """A numeric chart's in-control steps: sign x its bin's score - k at the bin's share,
+    and 0 (a missing value leaves the chart alone) at the missing share."""
+    shares = np.asarray(profile.shares, dtype=float)
+    missing = profile.missing_share if isinstance(profile, NumericProfile) else 0.0
+    present = shares / shares.sum() * (1 - missing) if shares.sum() > 0 else shares
+    return (np.append(sign * bin_scores(shares) - k, 0.0), np.append(present, missing))
 
 
 def normal_scores(profile: NumericProfile | PredictionProfile, values: Array) -> Array:
@@ -164,6 +189,7 @@ class _Numeric:
     profile: NumericProfile | PredictionProfile
     column: int
     ks: Array
+    """k of each chart: [up, down] per design shift."""
 
 
 @dataclass
@@ -187,6 +213,9 @@ class DriftDetector:
     config: DetectorConfig = field(default_factory=DetectorConfig)
     statistics: list[Statistic] = field(init=False, default_factory=list)
     thresholds: Array = field(init=False)
+    in_control_arl: Array = field(init=False)
+    """Per statistic: the events between its false alarms its threshold was calibrated to
+    under the reference profile (inf: a chart that cannot rise)."""
     state: Array = field(init=False)
     alarm_counts: Array = field(init=False)
     events: int = field(init=False, default=0)
@@ -205,23 +234,41 @@ class DriftDetector:
         numeric = numeric[:self.config.max_features]
         categorical = categorical[:max(0, self.config.max_features - len(numeric))]
         ks = np.repeat(np.asarray(self.config.shifts, dtype=float) / 2, 2)
+        nulls: list[tuple[Array, Array]] = []
+        groups: list[int] = []
         for name, num_profile in numeric:
             self._numeric.append(_Numeric(name, num_profile, len(self.statistics), ks))
-            for shift in self.config.shifts:
+            for group, shift in enumerate(self.config.shifts):
                 self.statistics += [Statistic(name, "cusum", f"up δ={shift:g}"),
                                     Statistic(name, "cusum", f"down δ={shift:g}")]
+                nulls += [_null_steps(num_profile, 1.0, shift / 2),
+                          _null_steps(num_profile, -1.0, shift / 2)]
+                groups += [group, group]
         for name, shares in categorical:
-            self._add_categorical(name, shares, rows)
-        count = len(self.statistics)
-        per_statistic = self.config.arl0 * count
-        thresholds = [cusum_threshold(float(k), per_statistic)
-                      for entry in self._numeric for k in entry.ks]
-        thresholds += [math.log(per_statistic)] * (count - len(thresholds))
-        self.thresholds = np.asarray(thresholds, dtype=float)
-        self.state = np.zeros(count)
-        self.alarm_counts = np.zeros(count, dtype=np.int64)
+            nulls += self._add_categorical(name, shares, rows)
+        groups += [len(self.config.shifts)] * (len(self.statistics) - len(groups))
+        self.in_control_arl = self._run_lengths(groups)
+        self.thresholds = np.asarray([calibrated_threshold(steps, probabilities, arl)
+                                      for (steps, probabilities), arl
+                                      in zip(nulls, self.in_control_arl, strict=True)])
+        self.state = np.zeros(len(self.statistics))
+        self.alarm_counts = np.zeros(len(self.statistics), dtype=np.int64)
 
-    def _add_categorical(self, name: str, shares: dict[str, float], rows: int) -> None:
+    def _run_lengths(self, groups: list[int]) -> Array:
+        """Each statistic's in-control ARL: its group's share of 1/arl0, split evenly."""
+        shares = np.asarray([*self.config.shift_budget, self.config.category_budget])
+        members = np.bincount(np.asarray(groups, dtype=int), minlength=shares.size)
+        used = float(shares[members > 0].sum())
+        if used <= 0:
+            return np.full(len(groups), math.inf)
+        rate = shares[groups] / used / np.maximum(members[groups], 1) / self.config.arl0
+        arl: Array = np.divide(1.0, rate, out=np.full(len(groups), math.inf), where=rate > 0)
+        return arl
+
+    def _add_categorical(self, name: str, shares: dict[str, float], rows: int
+                         ) -> list[tuple[Array, Array]]:
+        """Add a feature's share charts; return each chart's in-control step distribution
+        (its category at the share the chart assumes, p0)."""
         ordered = sorted(shares.items(), key=lambda item: -item[1])
         tracked = ordered[:self.config.max_categories]
         other = max(sum(share for _, share in ordered[self.config.max_categories:]), 1 / rows)
@@ -237,13 +284,16 @@ class DriftDetector:
             charts.append((index, f"up:{category}", p0, min(p0 + shift, (1 + p0) / 2)))
             charts.append((index, f"down:{category}", p0, p0 - min(shift, p0 / 2)))
         charts.append((len(tracked), f"up:{OTHER}", min(other, 0.5), min(other + shift, 0.99)))
+        nulls: list[tuple[Array, Array]] = []
         for index, detail, p0, p1 in charts:
             up.append(math.log(p1 / p0))
             down.append(math.log((1 - p1) / (1 - p0)))
             members.append(index)
             self.statistics.append(Statistic(name, "share", detail))
+            nulls.append((np.asarray([up[-1], down[-1]]), np.asarray([p0, 1 - p0])))
         self._categorical.append(_Categorical(name, [c for c, _ in tracked], column,
                                               np.asarray(up), np.asarray(down), members))
+        return nulls
 
     def steps(self, features: pd.DataFrame, probabilities: Array | None = None) -> Array:
         """The statistics' increments for a batch of events (rows x statistics)."""

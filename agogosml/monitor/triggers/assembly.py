@@ -59,6 +59,17 @@ class TriggerSecrets(BaseSettings):
     webhook_token: OptionalToken = None
 
 
+def refuse_unusable(rules: RuleSet, secrets: TriggerSecrets, tracking: Tracking | None) -> None:
+    """RulesError for the first rule whose action lacks what it needs in this process."""
+    for name, config in rules.actions().items():
+        if isinstance(config, RetrainConfig) and secrets.retrain_token is None:
+            raise RulesError(f"rule {name!r} field 'action': a retrain action needs "
+                             "AGOGOSML_MONITOR_RETRAIN_TOKEN")
+        if isinstance(config, RollbackConfig) and tracking is None:
+            raise RulesError(f"rule {name!r} field 'action': a rollback action needs the "
+                             "monitor's MLflow tracking settings")
+
+
 def build_action(rule: str, config: ActionConfig, *, client: httpx.AsyncClient,
                  secrets: TriggerSecrets, tracking: Tracking | None,
                  metrics: TriggerMetrics) -> Action:
@@ -67,14 +78,12 @@ def build_action(rule: str, config: ActionConfig, *, client: httpx.AsyncClient,
             return WebhookAction(client, str(config.url), config.timeout, secrets.webhook_token)
         case RetrainConfig():
             if secrets.retrain_token is None:
-                raise RulesError(f"rule {rule!r} field 'action': a retrain action needs "
-                                 "AGOGOSML_MONITOR_RETRAIN_TOKEN")
+                raise RulesError(f"rule {rule!r}: a retrain action needs a token")
             return RetrainAction(client, str(config.url), secrets.retrain_token,
                                  config.trigger, config.timeout)
         case RollbackConfig():
             if tracking is None:
-                raise RulesError(f"rule {rule!r} field 'action': a rollback action needs the "
-                                 "monitor's MLflow tracking settings")
+                raise RulesError(f"rule {rule!r}: a rollback action needs a tracking store")
             return RollbackAction(ModelAliasRollback(tracking), config.timeout)
         case NotifyConfig():
             return NotifyAction(metrics, config.timeout)
@@ -90,6 +99,7 @@ class Triggers:
                  secrets: TriggerSecrets, *, tracking: Tracking | None = None,
                  clock: Callable[[], float] = time.time,
                  actions: Mapping[str, Action] | None = None) -> None:
+        refuse_unusable(rules, secrets, tracking)
         metrics = TriggerMetrics(registry)
         # Opens no connection until first used, so it may be made outside the event loop.
         self._client = httpx.AsyncClient()

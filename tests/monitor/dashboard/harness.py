@@ -46,6 +46,8 @@ class BrowserPage:
     context: BrowserContext
     page: Page
     requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """Uncaught exceptions and console errors of the page."""
 
     def close(self) -> None:
         self.context.close()
@@ -60,4 +62,7 @@ def open_page(browser: Browser) -> BrowserPage:
         opened.requests.append(request.url)
 
     context.on("request", record)
+    opened.page.on("pageerror", lambda error: opened.errors.append(str(error)))
+    opened.page.on("console", lambda message: opened.errors.append(message.text)
+                   if message.type == "error" else None)
     return opened

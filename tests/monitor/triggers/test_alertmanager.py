@@ -4,6 +4,7 @@ once per cool-down, recorded with their evidence; hostile bodies are refused wit
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -118,6 +119,25 @@ def test_a_firing_alert_runs_its_rules_action_once_per_cool_down(
     assert again.json() == {"fired": [], "cooling_down": ["drift-page"], "ignored": 0}
     assert len(monitor.store.firings(0, 2**62)) == 1
     assert len(recorder.received) == 1
+
+
+def test_concurrent_deliveries_fire_one_action(monitor: Monitor, recorder: Recorder) -> None:
+    body = payload(alert("AgogosmlDriftHigh"))
+    barrier = threading.Barrier(8)
+    answers: list[dict[str, Any]] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        answers.append(monitor.post(body).json())
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(len(answer["fired"]) for answer in answers) == [0] * 7 + [1]
+    assert len(monitor.firings(1)) == 1
+    assert len(recorder.wait_for(1)) == 1
 
 
 def test_alerts_map_by_agogosml_rule_label_then_alertname(monitor: Monitor) -> None:

@@ -42,6 +42,7 @@ function show(tab) {
     button.setAttribute("aria-selected", String(button.dataset.tab === tab));
   }
   for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== tab;
+  history.replaceState(null, "", tab === "history" ? "#history" : location.pathname + location.search);
   if (tab === "history") {
     status("Historical");
     if (!historyLoaded) {
@@ -57,5 +58,6 @@ setupHistory();
 for (const button of document.querySelectorAll("[role=tab]")) {
   button.addEventListener("click", () => show(button.dataset.tab));
 }
+window.addEventListener("hashchange", () => show(location.hash === "#history" ? "history" : "live"));
 document.addEventListener("visibilitychange", () => { if (!document.hidden) tick(); });
 show(location.hash === "#history" ? "history" : "live");
