@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
                              "(transport settings from AGOGOSML_READER_*)")
     produce.add_argument("--count", type=int, default=0, help="0 = until interrupted")
     produce.add_argument("--rate", type=float, default=50.0, help="events per second")
+    produce.add_argument("--drift-after", type=int, default=None, metavar="N",
+                         help="shift a feature from the N-th event on (the monitor's demo)")
+    produce.add_argument("--drift-feature", default="distance_from_home_km")
+    produce.add_argument("--drift-sigmas", type=float, default=1.0,
+                         help="the shift, in the feature's standard deviations")
+    produce.add_argument("--labels-stream", default=None,
+                         help="also send each event's label there, --label-delay later")
+    produce.add_argument("--label-delay", type=float, default=5.0, metavar="SECONDS")
     produce.set_defaults(run=_produce_demo)
 
     topics = commands.add_parser("create-topics", help="create the pipeline's Kafka topics")
@@ -103,18 +111,27 @@ def _reader_settings() -> ReaderStreamSettings:
 
 
 def _produce_demo(args: argparse.Namespace) -> None:
-    from agogosml.demo.producer import produce
+    from agogosml.demo.producer import Drift, Feedback, produce
     from agogosml.streaming.factory import build_sink
 
     settings = _reader_settings()
     sink = build_sink(settings.source, settings, settings.input_stream)
+    drift = (Drift(args.drift_feature, args.drift_sigmas, args.drift_after)
+             if args.drift_after is not None else None)
+    labels = (build_sink(settings.source, settings, args.labels_stream)
+              if args.labels_stream else None)
 
     async def run() -> int:
         await sink.start()
+        if labels is not None:
+            await labels.start()
         try:
-            return await produce(sink, args.count, args.rate)
+            return await produce(sink, args.count, args.rate, drift=drift,
+                                 feedback=Feedback(labels, args.label_delay) if labels else None)
         finally:
             await sink.stop()
+            if labels is not None:
+                await labels.stop()
 
     print(f"sent {asyncio.run(run())} events to {settings.input_stream}")
 

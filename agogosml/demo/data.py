@@ -18,6 +18,7 @@ BOOLEAN_FEATURES = ("card_present",)
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES + BOOLEAN_FEATURES
 PERSONAL_FIELDS = ("customer_id", "name", "email", "phone")
 LABEL = "is_fraud"
+ID_FIELD = "transaction_id"
 
 MERCHANT_RISK = {"grocery": -1.0, "fuel": -0.6, "restaurant": -0.5, "travel": 0.4,
                  "electronics": 0.8, "jewelry": 1.2, "online_gaming": 1.5}
@@ -68,7 +69,15 @@ def transactions(rows: int, seed: int = 7, customers: int = 2_000) -> pd.DataFra
 
 def events(rows: int, seed: int = 11) -> list[dict[str, Any]]:
     """Transactions as the producer sends them: no label, plain JSON types."""
-    frame = transactions(rows, seed).drop(columns=[LABEL])
+    return labelled_events(rows, seed)[0]
+
+
+def labelled_events(rows: int, seed: int = 11) -> tuple[list[dict[str, Any]], list[int]]:
+    """The producer's events and, apart, each one's label (the ground truth that arrives
+    late, on the feedback topic)."""
+    full = transactions(rows, seed)
+    labels = [int(label) for label in full[LABEL]]
+    frame = full.drop(columns=[LABEL])
     records: list[dict[str, Any]] = [
         {str(key): value for key, value in row.items()} for row in frame.to_dict("records")
     ]
@@ -76,4 +85,4 @@ def events(rows: int, seed: int = 11) -> list[dict[str, Any]]:
         record["hour"] = int(record["hour"])
         record["transactions_last_24h"] = int(record["transactions_last_24h"])
         record["card_present"] = bool(record["card_present"])
-    return records
+    return records, labels
