@@ -17,7 +17,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 
   $(if $(UPGRADE),--upgrade)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install lock kafka helm kube postgres run test test-fast lint bench sizes images compose clean
+.PHONY: help install lock kafka helm kube postgres chromium run test test-fast lint bench sizes images compose clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -53,6 +53,9 @@ kube: ## build kube-apiserver and install etcd into ~/.cache/agogosml (once; ~6-
 postgres: ## make sure PostgreSQL's server binaries are here (Debian's postgresql, once; as root)
 	@scripts/fetch-postgres.sh >/dev/null
 
+chromium: ## make sure a headless Chromium is here (Debian's chromium, once; as root)
+	@scripts/fetch-chromium.sh >/dev/null
+
 run: install kafka ## the whole pipeline locally: Kafka, MLflow, demo model, 3 services, producer
 	$(BIN)/agogosml local-stack
 
@@ -60,11 +63,11 @@ lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check agogosml tests bench
 	$(BIN)/mypy
 
-test: install kafka helm kube postgres lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
+test: install kafka helm kube postgres chromium lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
 	$(BIN)/pytest
 
 test-fast: install lint ## lint, then the tests that need no broker, MLflow model, API server or processes (~1 min)
-	$(BIN)/pytest -m "not kafka and not mlflow and not k8s and not slow and not postgres"
+	$(BIN)/pytest -m "not kafka and not mlflow and not k8s and not slow and not postgres and not browser"
 
 bench: install kafka ## pipeline vs raw Kafka, scoring rows/s, the monitor's store ingest and drift detection
 	$(BIN)/python -m bench.pipeline

@@ -26,6 +26,7 @@ COMPONENT_FIXTURES = {
     "mlflow": frozenset({"mlflow_registry", "tracking"}),
     "k8s": KUBE_FIXTURES,
     "postgres": frozenset({"postgres_server"}),
+    "browser": frozenset({"chromium"}),
 }
 SLOW_FOLDERS = ("e2e", "localstack", "demo")
 """Folders whose tests start whole processes (services, brokers, the local stack)."""

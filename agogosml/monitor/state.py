@@ -112,6 +112,51 @@ class MonitorState:
     def drift(self) -> list[VersionDrift]:
         return [watch.view() for watch in reversed(self.watches.values())]
 
+    def metric_snapshot(self) -> dict[str, float]:
+        """The values trigger rules read, named as their selectors spell them
+        (agogosml.monitor.triggers.selectors):
+
+            drift_psi{model_version=V,feature=F}     window PSI of a feature (or prediction)
+            drift_pvalue{model_version=V,feature=F}  its KS (numeric) or chi-square p-value
+            drift_level{model_version=V,feature=F}   online detector level (1.0 = alarm)
+            drift_alarms_total{model_version=V}      online detector alarms so far
+            accuracy|precision|recall|roc_auc|log_loss{model_version=V}, labelled{…}
+            prediction_share{prediction=P}, events_per_s, latency_ms_p99,
+            dead_letters_total{reason=R}
+        """
+        values: dict[str, float] = {}
+        for (_, version), watch in self.watches.items():
+            tag = f"model_version={_quoted(version)}"
+            if watch.detector is not None:
+                values[f"drift_alarms_total{{{tag}}}"] = float(watch.detector.alarm_counts.sum())
+            for feature in watch.view()["features"]:
+                labels = f"{tag},feature={_quoted(feature['feature'])}"
+                values[f"drift_psi{{{labels}}}"] = feature["psi"]
+                values[f"drift_pvalue{{{labels}}}"] = feature["pvalue"]
+                values[f"drift_level{{{labels}}}"] = feature["detector_level"]
+        for figures in self.performance():
+            tag = f"model_version={_quoted(figures['model_version'])}"
+            values[f"labelled{{{tag}}}"] = float(figures["labelled"])
+            for metric in ("accuracy", "precision", "recall", "roc_auc", "log_loss"):
+                value = figures[metric]
+                if value is not None:
+                    values[f"{metric}{{{tag}}}"] = float(value)
+        for prediction, share in self.live_stats.prediction_shares().items():
+            values[f"prediction_share{{prediction={_quoted(prediction)}}}"] = share
+        values["events_per_s"] = self.live_stats.events_per_s()
+        latency = self.live_stats.latency_ms(0.99)
+        if latency is not None:
+            values["latency_ms_p99"] = latency
+        for reason, count in self.scraper.counters.dead_letters.items():
+            values[f"dead_letters_total{{reason={_quoted(reason)}}}"] = count
+        return values
+
     def performance(self) -> list[VersionPerformance]:
         return [self._performance[key] for key in reversed(self.watches)
                 if key in self._performance]
+
+
+def _quoted(value: str) -> str:
+    """A label value as a selector spells it: double-quoted, without quotes or newlines
+    inside (they cannot be spelled; such a value is never a rule's target)."""
+    return '"' + value.replace('"', "'").replace("\n", " ") + '"'

@@ -33,7 +33,7 @@ async def test_the_shift_starts_where_asked_and_labels_follow(tmp_path: Path) ->
     events = read(tmp_path / "input.jsonl")
     sigma = float(np.std([item["hour"] for item in pool], ddof=1))
     assert events[:250] == pool[:250]
-    shifts = {event["hour"] - item["hour"]  # type: ignore[operator]
+    shifts = {event["hour"] - item["hour"]
               for event, item in zip(events[250:], pool[250:], strict=True)}
     assert shifts == {round(sigma)}
     assert all(isinstance(event["hour"], int) for event in events)

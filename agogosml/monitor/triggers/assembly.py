@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import httpx
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
 
 from agogosml.modelloop.tracking import Tracking
 from agogosml.monitor.store.base import AsyncEventStore, Firing
@@ -46,17 +47,18 @@ from agogosml.monitor.triggers.rules import (
     RuleSet,
     WebhookConfig,
 )
-from agogosml.web.auth import AuthMetrics, Credentials, OptionalToken
+from agogosml.web.auth import AuthMetrics, Credentials
 
 
-class TriggerSecrets(BaseSettings):
-    """Tokens the actions send, from the environment: AGOGOSML_MONITOR_RETRAIN_TOKEN (the
-    retrain server's) and AGOGOSML_MONITOR_WEBHOOK_TOKEN (sent to webhooks, if set)."""
+@dataclass(frozen=True)
+class TriggerSecrets:
+    """What the actions need from the service's settings (AGOGOSML_MONITOR_RETRAIN_URL,
+    _RETRAIN_TOKEN, _WEBHOOK_TOKEN): the retrain server a `retrain` rule without its own
+    `url` calls, its token, and the token sent to webhooks (if any)."""
 
-    model_config = SettingsConfigDict(env_prefix="AGOGOSML_MONITOR_", extra="ignore")
-
-    retrain_token: OptionalToken = None
-    webhook_token: OptionalToken = None
+    retrain_token: SecretStr | None = None
+    webhook_token: SecretStr | None = None
+    retrain_url: str | None = None
 
 
 def refuse_unusable(rules: RuleSet, secrets: TriggerSecrets, tracking: Tracking | None) -> None:
@@ -65,6 +67,10 @@ def refuse_unusable(rules: RuleSet, secrets: TriggerSecrets, tracking: Tracking 
         if isinstance(config, RetrainConfig) and secrets.retrain_token is None:
             raise RulesError(f"rule {name!r} field 'action': a retrain action needs "
                              "AGOGOSML_MONITOR_RETRAIN_TOKEN")
+        if isinstance(config, RetrainConfig) and config.url is None \
+                and secrets.retrain_url is None:
+            raise RulesError(f"rule {name!r} field 'action': a retrain action needs a url, "
+                             "or AGOGOSML_MONITOR_RETRAIN_URL")
         if isinstance(config, RollbackConfig) and tracking is None:
             raise RulesError(f"rule {name!r} field 'action': a rollback action needs the "
                              "monitor's MLflow tracking settings")
@@ -77,9 +83,10 @@ def build_action(rule: str, config: ActionConfig, *, client: httpx.AsyncClient,
         case WebhookConfig():
             return WebhookAction(client, str(config.url), config.timeout, secrets.webhook_token)
         case RetrainConfig():
-            if secrets.retrain_token is None:
-                raise RulesError(f"rule {rule!r}: a retrain action needs a token")
-            return RetrainAction(client, str(config.url), secrets.retrain_token,
+            url = str(config.url) if config.url is not None else secrets.retrain_url
+            if secrets.retrain_token is None or url is None:
+                raise RulesError(f"rule {rule!r}: a retrain action needs a token and a url")
+            return RetrainAction(client, url, secrets.retrain_token,
                                  config.trigger, config.timeout)
         case RollbackConfig():
             if tracking is None:

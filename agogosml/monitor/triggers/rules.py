@@ -91,7 +91,8 @@ class RetrainConfig(_Strict):
     answers when training is done, so the timeout allows for a whole retrain."""
 
     type: Literal["retrain"]
-    url: HttpUrl
+    url: HttpUrl | None = None
+    """None: the monitor's AGOGOSML_MONITOR_RETRAIN_URL."""
     trigger: Trigger = "drift"
     timeout: PositiveSeconds = 1_800.0
 

@@ -3,8 +3,9 @@
 For the app's lifetime it runs: the scored-event ingestor (output topic -> store), the label
 ingestor (feedback topic -> store), a ticker that refreshes drift, performance and the
 services' counters and then evaluates the trigger rules, and a compactor that folds old
-events into rollups. Routes: the probes and /metrics, `POST /v1/labels` (API token), and
-whatever routers the caller adds (the dashboard, Alertmanager's receiver).
+events into rollups. Routes: the probes and /metrics, the dashboard (GET /, /api/*),
+`POST /v1/labels` and, with trigger rules, Alertmanager's `POST /v1/alerts` (both take the
+API token).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,9 +22,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from prometheus_client import CollectorRegistry
 
 from agogosml.errors import BadRequestError
+from agogosml.monitor.dashboard import dashboard_router
 from agogosml.monitor.ingest import Ingestor, TopicIngestor
 from agogosml.monitor.labels import LabelIngestor, parse_labels
 from agogosml.monitor.state import MonitorState
+from agogosml.monitor.triggers import Triggers
 from agogosml.services.monitor.metrics import register
 from agogosml.web.auth import AuthMetrics, Credentials, Guard
 from agogosml.web.bodies import check_count, read_json
@@ -101,19 +104,20 @@ def labels_router(state: MonitorState, guard: Guard) -> APIRouter:
 
 
 def create_app(state: MonitorState, events: Ingestor, labels: LabelIngestor,
-               registry: CollectorRegistry, api: Credentials, *, tick_s: float = 5.0,
-               compact_every_s: float = 300.0, routers: Sequence[APIRouter] = (),
-               on_tick: Tick | None = None) -> FastAPI:
+               registry: CollectorRegistry, api: Credentials, *,
+               triggers: Triggers | None = None, tick_s: float = 5.0,
+               compact_every_s: float = 300.0) -> FastAPI:
     """`events` and `labels` must count into `state.events_counts`/`state.labels_counts`
-    and hand stored events to `state.on_stored` (see `build` in __main__)."""
+    and hand stored events to `state.on_stored` (see `wiring.build_app`)."""
     register(state, registry)
-    guard = Guard(api, AuthMetrics(registry), "monitor")
+    auth_metrics = AuthMetrics(registry)
+    guard = Guard(api, auth_metrics, "monitor")
     background = Background()
 
     async def tick() -> None:
         await state.tick()
-        if on_tick is not None:
-            await on_tick()
+        if triggers is not None:
+            await triggers.evaluate(state.metric_snapshot())
 
     async def compact() -> None:
         folded = await state.store.compact(time.time_ns() // 1_000_000)
@@ -122,6 +126,8 @@ def create_app(state: MonitorState, events: Ingestor, labels: LabelIngestor,
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if triggers is not None:
+            await triggers.start()
         background.start("events ingest", _ingest(events))
         background.start("labels ingest", _ingest(labels))
         background.start("ticker", _every(tick_s, tick, "monitor tick"))
@@ -132,6 +138,8 @@ def create_app(state: MonitorState, events: Ingestor, labels: LabelIngestor,
             events.stop()
             labels.stop()
             await background.stop()
+            if triggers is not None:
+                await triggers.aclose()
             await state.store.close()
 
     async def readiness() -> dict[str, bool]:
@@ -148,7 +156,8 @@ def create_app(state: MonitorState, events: Ingestor, labels: LabelIngestor,
     install_error_handlers(app)
     app.include_router(probe_router(registry, readiness, background.problem))
     app.include_router(labels_router(state, guard))
-    for router in routers:
-        app.include_router(router)
+    if triggers is not None:
+        app.include_router(triggers.router(api, auth_metrics))
+    app.include_router(dashboard_router(state))
     return app
 

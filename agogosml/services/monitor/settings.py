@@ -32,6 +32,8 @@ class MonitorSettings(ServiceSettings, TransportSettings):
     compact_every_s: float = Field(default=300.0, gt=0)
     tracking_uri: str = "sqlite:///var/mlflow/mlflow.db"
     """MLflow's store: where each model version's reference profile is found."""
+    model_name: str = "demo"
+    """The registered model a `rollback` rule moves the champion alias of."""
     drift_window_events: int = Field(default=1_000, ge=50, le=100_000)
     drift_arl0: float = Field(default=10_000.0, ge=100.0)
     """Expected events between false alarms of a version's online drift detector."""
@@ -45,8 +47,10 @@ class MonitorSettings(ServiceSettings, TransportSettings):
     rules_path: Path | None = None
     """Trigger rules (YAML); none: the monitor watches and shows, and acts on nothing."""
     retrain_url: AnyHttpUrl | None = None
-    """The retrain server, for the rules' `retrain` action."""
+    """The retrain server, for `retrain` rules that name no url of their own."""
     retrain_token: OptionalToken = None
+    webhook_token: OptionalToken = None
+    """Sent as a bearer token to the rules' webhooks, if set."""
     scrape_urls: dict[str, AnyHttpUrl] = Field(default_factory=dict)
     """Service name -> its /metrics URL (JSON), for dead letters and errors on the
     dashboard."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from agogosml.errors import ConfigurationError
+from agogosml.modelloop.tracking import Tracking
 from agogosml.monitor.drift import DetectorConfig
 from agogosml.monitor.ingest import Ingestor
 from agogosml.monitor.labels import LabelIngestor
@@ -13,11 +15,32 @@ from agogosml.monitor.references import ProfileLoader, ReferenceProfiles, mlflow
 from agogosml.monitor.scrape import MetricsScraper
 from agogosml.monitor.state import MonitorState, Windows
 from agogosml.monitor.store.base import AsyncEventStore, Retention
+from agogosml.monitor.triggers import RulesError, Triggers, TriggerSecrets, load_rules
 from agogosml.retry import Backoff
 from agogosml.services.monitor.service import create_app
 from agogosml.services.monitor.settings import MonitorSettings
 from agogosml.services.monitor.stores import open_store
 from agogosml.streaming.factory import build_source
+
+
+def trigger_secrets(settings: MonitorSettings) -> TriggerSecrets:
+    return TriggerSecrets(
+        retrain_token=settings.retrain_token, webhook_token=settings.webhook_token,
+        retrain_url=None if settings.retrain_url is None else str(settings.retrain_url))
+
+
+def build_triggers(settings: MonitorSettings, store: AsyncEventStore,
+                   registry: CollectorRegistry) -> Triggers | None:
+    """The rules file's triggers (RulesError, a ConfigurationError, names what is wrong);
+    None without one. A rollback rule moves the champion alias in the monitor's MLflow."""
+    if settings.rules_path is None:
+        return None
+    tracking = Tracking(tracking_uri=settings.tracking_uri, model_name=settings.model_name)
+    try:
+        return Triggers(load_rules(settings.rules_path), store, registry,
+                        trigger_secrets(settings), tracking=tracking)
+    except RulesError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 def build_app(settings: MonitorSettings, registry: CollectorRegistry | None = None,
@@ -40,6 +63,7 @@ def build_app(settings: MonitorSettings, registry: CollectorRegistry | None = No
     labels = LabelIngestor(build_source(settings.source, settings, settings.labels_stream,
                                         settings.consumer_group), store, backoff)
     labels.counts = state.labels_counts
-    return create_app(state, events, labels, registry or CollectorRegistry(),
-                      settings.api_credentials(), tick_s=settings.tick_s,
-                      compact_every_s=settings.compact_every_s)
+    registry = registry or CollectorRegistry()
+    return create_app(state, events, labels, registry, settings.api_credentials(),
+                      triggers=build_triggers(settings, store, registry),
+                      tick_s=settings.tick_s, compact_every_s=settings.compact_every_s)

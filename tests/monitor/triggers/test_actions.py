@@ -29,6 +29,9 @@ from agogosml.monitor.triggers import RulesError, Triggers, TriggerSecrets
 from agogosml.monitor.triggers.actions import FiringContext, run_action
 from agogosml.monitor.triggers.http_actions import RetrainAction, WebhookAction
 from agogosml.monitor.triggers.rollback import ModelAliasRollback, RollbackAction
+from agogosml.services.monitor.settings import MonitorSettings
+from agogosml.services.monitor.wiring import trigger_secrets
+from agogosml.settings import load_settings
 from agogosml.web.errors import install_error_handlers
 from tests.monitor.triggers.conftest import START, Clock, Recorder, metric_rule, rules
 from tests.servers import PIPELINE, PIPELINE_TOKEN, run_server
@@ -140,11 +143,30 @@ async def test_a_retrain_rule_without_a_token_stops_the_start(
         Triggers(rule_set, event_store, CollectorRegistry(), TriggerSecrets())
 
 
-def test_the_retrain_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_retrain_token_and_url_come_from_the_monitors_settings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGOGOSML_MONITOR_API_TOKEN", "an-api-token-of-the-monitor")
     monkeypatch.setenv("AGOGOSML_MONITOR_RETRAIN_TOKEN", PIPELINE_TOKEN.get_secret_value())
-    secrets = TriggerSecrets()
+    monkeypatch.setenv("AGOGOSML_MONITOR_RETRAIN_URL", "http://retrain:8080")
+    secrets = trigger_secrets(load_settings(MonitorSettings))
     assert secrets.retrain_token == PIPELINE_TOKEN
+    assert secrets.retrain_url == "http://retrain:8080/"
     assert PIPELINE_TOKEN.get_secret_value() not in repr(secrets)
+
+
+async def test_a_retrain_rule_without_a_url_calls_the_configured_server(
+        event_store: AsyncEventStore) -> None:
+    rule_set = rules(metric_rule(action={"type": "retrain"}))
+    with pytest.raises(RulesError, match=r"rule 'psi-high' .*AGOGOSML_MONITOR_RETRAIN_URL"):
+        Triggers(rule_set, event_store, CollectorRegistry(),
+                 TriggerSecrets(retrain_token=PIPELINE_TOKEN))
+    triggers = Triggers(rule_set, event_store, CollectorRegistry(),
+                        TriggerSecrets(retrain_token=PIPELINE_TOKEN,
+                                       retrain_url="http://retrain:8080"))
+    action = triggers.dispatcher.actions["psi-high"]
+    assert isinstance(action, RetrainAction)
+    assert action.url == "http://retrain:8080/v1/retrain"
+    await triggers.aclose()
 
 
 @pytest.fixture
