@@ -51,7 +51,7 @@ prefix (agogosml.services). Returns EnvVars as agogosml.env. (dict "root" $ "ser
 {{- end }}
 
 {{/*
-How the reader or a writer reaches its stream. (dict "root" $ "prefix" "AGOGOSML_READER_"
+How the reader, a writer or the monitor reaches its stream. (dict "root" $ "prefix" "AGOGOSML_READER_"
 "checkpoints" true). Returns EnvVars as agogosml.env.
 */}}
 {{- define "agogosml.transportEnv" -}}
@@ -86,14 +86,25 @@ How the reader or a writer reaches its stream. (dict "root" $ "prefix" "AGOGOSML
 
 {{/*
 The auth env entries of one service, read from the auth Secret. (dict "root" $ "prefix"
-"AGOGOSML_APP_" "receives" true "apiKey" true): the pipeline token always; its secondary
-where the service receives pipeline batches; the API keys on the app. Secondary keys are
-optional: absent from the Secret, the variable is unset. Returns EnvVars as agogosml.env.
+"AGOGOSML_APP_" "receives" true "apiKey" true): the pipeline token on the pipeline
+services; its secondary where the service receives pipeline batches; the API keys on the
+app. With "monitor" true instead: the monitor's API token and its secondary, and the
+retrain token it sends while the retrain server is on. Secondary keys are optional:
+absent from the Secret, the variable is unset. Returns EnvVars as agogosml.env.
 */}}
 {{- define "agogosml.authEnv" -}}
 {{- $root := .root }}
 {{- $secret := include "agogosml.authSecret" $root }}
-{{- $entries := list (list "PIPELINE_TOKEN" (dict "secret" $secret "key" "pipeline-token")) }}
+{{- $entries := list }}
+{{- if .monitor }}
+{{- $entries = append $entries (list "API_TOKEN" (dict "secret" $secret "key" "monitor-api-token")) }}
+{{- $entries = append $entries (list "API_TOKEN_SECONDARY" (dict "secret" $secret "key" "monitor-api-token-secondary" "optional" true)) }}
+{{- if $root.Values.retraining.server.enabled }}
+{{- $entries = append $entries (list "RETRAIN_TOKEN" (dict "secret" $secret "key" "retrain-token")) }}
+{{- end }}
+{{- else }}
+{{- $entries = append $entries (list "PIPELINE_TOKEN" (dict "secret" $secret "key" "pipeline-token")) }}
+{{- end }}
 {{- if .receives }}
 {{- $entries = append $entries (list "PIPELINE_TOKEN_SECONDARY" (dict "secret" $secret "key" "pipeline-token-secondary" "optional" true)) }}
 {{- end }}

@@ -22,9 +22,9 @@ An image reference `registry/repository:tag`. There is no default tag: a missing
 {{- end }}
 
 {{/*
-Pod metadata annotations: Prometheus scraping and checksums that roll pods when the
-Secret they read or the reader's schema changes. (dict "root" $ "service" "app" "extra"
-dict)
+Pod metadata annotations: Prometheus scraping (unless "noScrape") and checksums that roll
+pods when the Secret they read or the reader's schema changes. (dict "root" $ "service"
+"app" "extra" dict "noScrape" false); "service" names agogosml.secretKeys' entry.
 
 checksum/secret is sha256 over the chart Secret's salt and the keys the service reads
 (key=value lines): it changes when one of them does, and without the salt, which pods
@@ -32,7 +32,7 @@ cannot read, it tells nothing about them. Keys from an existing Secret are not c
 */}}
 {{- define "agogosml.podAnnotations" -}}
 {{- $root := .root }}
-{{- if $root.Values.metrics.podAnnotations }}
+{{- if and $root.Values.metrics.podAnnotations (not .noScrape) }}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ include "agogosml.port" .service | quote }}
 prometheus.io/path: /metrics
@@ -108,9 +108,10 @@ topologySpreadConstraints:
 
 {{/*
 One service's container, named after the service: the port named http (the service's,
-agogosml.services), probes on it, the hardened security context, /tmp mounted.
-(dict "root" $ "service" "app" "image" .. "env" <list of EnvVars, see
-agogosml.serviceEnv> "values" <the component's values> "mounts" <yaml or "">)
+agogosml.services, unless "port"), probes on it, the hardened security context, /tmp
+mounted. (dict "root" $ "service" "app" "image" .. "env" <list of EnvVars, see
+agogosml.serviceEnv> "values" <the component's values> "mounts" <yaml or ""> and,
+for a command other than the image's entrypoint, "command" and "args" lists)
 */}}
 {{- define "agogosml.container" -}}
 {{- $root := .root }}
@@ -118,9 +119,17 @@ agogosml.serviceEnv> "values" <the component's values> "mounts" <yaml or "">)
 - name: {{ .service }}
   image: {{ .image }}
   imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+  {{- with .command }}
+  command:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .args }}
+  args:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   ports:
     - name: http
-      containerPort: {{ include "agogosml.port" .service }}
+      containerPort: {{ if .port }}{{ .port }}{{ else }}{{ include "agogosml.port" .service }}{{ end }}
       protocol: TCP
   env:
     {{- toYaml (concat .env (.values.extraEnv | default list)) | nindent 4 }}
@@ -155,6 +164,37 @@ agogosml.serviceEnv> "values" <the component's values> "mounts" <yaml or "">)
   {{- with .mounts }}
     {{- . | trim | nindent 4 }}
   {{- end }}
+{{- end }}
+
+{{/*
+The retraining dataset, checked, and how it reaches the pod: the CronJob and the retrain
+server share it. Returns YAML: {dataset, mounts, volumes} (mounts and volumes as YAML
+text, empty without retraining.datasetVolume.existingClaim). (dict "root" $ "for" "what
+needs it, for the messages")
+*/}}
+{{- define "agogosml.retrainDataset" -}}
+{{- $r := .root.Values.retraining }}
+{{- $dataset := required (printf "retraining.dataset is required while %s: the absolute path of the training data (CSV or JSON lines) inside the pod, e.g. /datasets/transactions.csv" .for) $r.dataset }}
+{{- if not (isAbs $dataset) }}
+{{- fail (printf "retraining.dataset %s is relative: give the absolute path inside the pod, e.g. /datasets/transactions.csv (the working directory /data is an empty scratch volume)" $dataset) }}
+{{- end }}
+{{- $volume := $r.datasetVolume | default dict }}
+{{- $mounts := "" }}
+{{- $volumes := "" }}
+{{- if $volume.existingClaim }}
+{{- $mountPath := $volume.mountPath | default (dir $dataset) | clean }}
+{{- if has $mountPath (list "/" "/tmp" "/data") }}
+{{- fail (printf "retraining.datasetVolume.mountPath is %s, which the pod needs for itself: mount the dataset's claim on a folder of its own, e.g. /datasets (and put retraining.dataset in it)" $mountPath) }}
+{{- end }}
+{{- if not (hasPrefix (printf "%s/" $mountPath) $dataset) }}
+{{- fail (printf "retraining.dataset %s is not inside retraining.datasetVolume.mountPath %s, where the claim %s is mounted" $dataset $mountPath $volume.existingClaim) }}
+{{- end }}
+{{- $mounts = printf "- name: dataset\n  mountPath: %s\n  readOnly: true" ($mountPath | quote) }}
+{{- $volumes = printf "- name: dataset\n  persistentVolumeClaim:\n    claimName: %s\n    readOnly: true" ($volume.existingClaim | quote) }}
+{{- else if $volume.mountPath }}
+{{- fail "retraining.datasetVolume.mountPath is set but retraining.datasetVolume.existingClaim is empty: name the PersistentVolumeClaim that holds the dataset" }}
+{{- end }}
+{{- toYaml (dict "dataset" $dataset "mounts" $mounts "volumes" $volumes) }}
 {{- end }}
 
 {{/*

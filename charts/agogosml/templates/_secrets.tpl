@@ -15,7 +15,9 @@ The chart Secret's values, plain (not base64), computed once per render and kept
 .Values.__agogosmlChartSecret, so that the Secret and every pod's checksum see the same
 generated values. Inline connection secrets that a setting uses; the auth tokens unless
 auth.existingSecret (a value given, else the one already in the Secret, else a new random
-one); and, when there is anything at all, the checksum salt. Call with $, then read
+one): the pipeline token and API key, the monitor's API token while the monitor is on,
+the retrain token while the retrain server is; and, when there is anything at all, the
+checksum salt. Call with $, then read
 (index .Values "__agogosmlChartSecret").
 */}}
 {{- define "agogosml.chartSecret" -}}
@@ -55,6 +57,18 @@ one); and, when there is anything at all, the checksum salt. Call with $, then r
 {{- $_ := set $data "api-key-secondary" . }}
 {{- end }}
 {{- end }}
+{{- if .Values.monitor.enabled }}
+{{- $_ := set $data "monitor-api-token" ($a.monitorApiToken | default (get $stored "monitor-api-token" | b64dec) | default (randAlphaNum 48)) }}
+{{- with $a.monitorApiTokenSecondary }}
+{{- $_ := set $data "monitor-api-token-secondary" . }}
+{{- end }}
+{{- end }}
+{{- if .Values.retraining.server.enabled }}
+{{- $_ := set $data "retrain-token" ($a.retrainToken | default (get $stored "retrain-token" | b64dec) | default (randAlphaNum 48)) }}
+{{- with $a.retrainTokenSecondary }}
+{{- $_ := set $data "retrain-token-secondary" . }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if $data }}
 {{- $_ := set $data "checksum-salt" (.Values.secretChecksumSalt | default (get $stored "checksum-salt" | b64dec) | default (randAlphaNum 32)) }}
@@ -74,6 +88,8 @@ one); and, when there is anything at all, the checksum salt. Call with $, then r
 {{- $keys := dict
   "input-reader" (concat $transport (list "eventhubs-checkpoint-blob-connection-string" "pipeline-token"))
   "output-writer" (concat $transport (list "pipeline-token" "pipeline-token-secondary"))
-  "app" (list "pipeline-token" "pipeline-token-secondary" "api-key" "api-key-secondary") }}
+  "app" (list "pipeline-token" "pipeline-token-secondary" "api-key" "api-key-secondary")
+  "monitor" (concat $transport (list "eventhubs-checkpoint-blob-connection-string" "monitor-api-token" "monitor-api-token-secondary" "retrain-token"))
+  "retrain-server" (list "retrain-token" "retrain-token-secondary") }}
 {{- get $keys . | join "," }}
 {{- end }}

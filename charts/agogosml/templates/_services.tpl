@@ -1,14 +1,22 @@
 {{/*
-The three services, by the name their component label and container carry: the port each
-listens on (its container port named http; reader and writer Services too) and its
-settings' env prefix. The chart's one copy of agogosml/services/registry.py, which
+The four services, by the name their component label and container carry: the port each
+listens on (its container port named http; reader, writer and monitor Services too) and
+its settings' env prefix. The chart's one copy of agogosml/services/registry.py, which
 tests/packaging/test_registry.py holds to it.
 */}}
 {{- define "agogosml.services" -}}
 input-reader: {port: 8002, envPrefix: AGOGOSML_READER_}
 app: {port: 8000, envPrefix: AGOGOSML_APP_}
 output-writer: {port: 8001, envPrefix: AGOGOSML_WRITER_}
+monitor: {port: 8005, envPrefix: AGOGOSML_MONITOR_}
 {{- end }}
+
+{{/*
+The retrain server (`agogosml retrain-server`, not a registered service: the app image's
+CLI runs it): its port, and its settings' env prefix (agogosml.modelloop.http).
+*/}}
+{{- define "agogosml.retrainServerPort" -}}8080{{- end }}
+{{- define "agogosml.retrainServerPrefix" -}}AGOGOSML_RETRAIN_{{- end }}
 
 {{/* One service's entry of agogosml.services, as a dict: (include ... "app" | fromYaml). */}}
 {{- define "agogosml.serviceEntry" -}}
@@ -38,6 +46,14 @@ http://{{ include "agogosml.componentName" (list . "app-preview") }}:{{ .Values.
 
 {{- define "agogosml.writerUrl" -}}
 http://{{ include "agogosml.componentName" (list . "output-writer") }}:{{ include "agogosml.port" "output-writer" }}
+{{- end }}
+
+{{- define "agogosml.readerUrl" -}}
+http://{{ include "agogosml.componentName" (list . "input-reader") }}:{{ include "agogosml.port" "input-reader" }}
+{{- end }}
+
+{{- define "agogosml.retrainServerUrl" -}}
+http://{{ include "agogosml.componentName" (list . "retrain-server") }}:{{ include "agogosml.retrainServerPort" . }}
 {{- end }}
 
 {{- define "agogosml.shadowWriterUrl" -}}
