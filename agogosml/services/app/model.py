@@ -19,8 +19,9 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from agogosml.envelope import ModelRef, are_plain_features, is_json_scalar
+from agogosml.envelope import ModelRef
 from agogosml.errors import ConfigurationError, ModelInputError
+from agogosml.services.app.features import ModelInput
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +42,16 @@ class LoadedModel:
     input_columns: tuple[str, ...] | None
     input_types: dict[str, str] = field(default_factory=dict)
 
-    def frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
-        """Rows for the model: its input columns in order; other fields (personal data,
-        ids) are never turned into columns, which also halves the cost of building it."""
+    def inputs(self, records: list[dict[str, Any]]) -> ModelInput:
+        """The records as the model takes them: its input columns in order; other fields
+        (personal data, ids) are never turned into columns, which also halves the cost of
+        building the frame."""
         if self.input_columns is None:
-            return pd.DataFrame.from_records(records)
+            return ModelInput(pd.DataFrame.from_records(records), None, len(records))
         _require(self.input_columns, lambda name: any(name in record for record in records))
-        return pd.DataFrame({name: [record.get(name) for record in records]
-                             for name in self.input_columns})
-
-    def features(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Per record, the model's input columns with the values `frame` gave the model, so
-        that a monitor sees inputs beside predictions. Input columns only: a model that
-        names none gets none, since its inputs cannot be told from personal data. A value
-        no scored event can carry (a list, an object, an integer beyond 64 bits) is left
-        out; the event is still scored."""
-        if self.input_columns is None:
-            return [{} for _ in records]
-        columns = self.input_columns
-        rows = [{name: record.get(name) for name in columns} for record in records]
-        return [row if are_plain_features(row) else _scalars_only(row) for row in rows]
+        columns = {name: [record.get(name) for record in records]
+                   for name in self.input_columns}
+        return ModelInput(pd.DataFrame(columns), columns, len(records))
 
     def select(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.input_columns is None:
@@ -89,10 +80,6 @@ def _require(columns: tuple[str, ...], present: Callable[[str], bool]) -> None:
     missing = [name for name in columns if not present(name)]
     if missing:
         raise ModelInputError(f"missing input columns: {', '.join(missing)}")
-
-
-def _scalars_only(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in row.items() if is_json_scalar(value)}
 
 
 def resolve_ref(model_uri: str) -> ModelRef:

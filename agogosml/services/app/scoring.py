@@ -31,6 +31,7 @@ from agogosml.envelope import (
     output_problem,
 )
 from agogosml.errors import ModelInputError
+from agogosml.services.app.features import ModelInput
 from agogosml.services.app.model import LoadedModel, Scores
 
 INLINE_MAX_EVENTS = 1_000
@@ -94,12 +95,13 @@ class Scorer:
         when the model refuses the batch."""
         started = clock()
         try:
-            scores = _score_all(model, events)
+            inputs = model.inputs([event.payload for event in events])
+            scores = model.score(inputs.frame)
         except ModelInputError:
             return None
         finally:
             self._observe(costs, model.ref, clock() - started, len(events))
-        return _result(model, list(enumerate(events)), scores)
+        return _result(model, list(enumerate(events)), scores, inputs)
 
     def _observe(self, costs: dict[ModelRef, float], ref: ModelRef, seconds: float,
                  count: int) -> None:
@@ -107,10 +109,6 @@ class Scorer:
             return
         previous = costs.get(ref, seconds)
         costs[ref] = max(seconds, 0.8 * previous + 0.2 * seconds)
-
-
-def _score_all(model: LoadedModel, events: list[Event]) -> Scores:
-    return model.score(model.frame([event.payload for event in events]))
 
 
 def _bisect(model: LoadedModel, events: list[Event]) -> BatchResult:
@@ -121,12 +119,12 @@ def _bisect(model: LoadedModel, events: list[Event]) -> BatchResult:
     while pending:
         chunk = pending.pop()
         try:
-            frame = model.frame([event.payload for _, event in chunk])
+            inputs = model.inputs([event.payload for _, event in chunk])
         except ModelInputError as error:  # a column none of the chunk's records has
             rejected.extend(Refusal(i, event.id, str(error)) for i, event in chunk)
             continue
         try:
-            scores = model.score(frame)
+            scores = model.score(inputs.frame)
         except ModelInputError as error:
             if len(chunk) == 1:
                 rejected.append(Refusal(chunk[0][0], chunk[0][1].id, str(error)))
@@ -134,33 +132,34 @@ def _bisect(model: LoadedModel, events: list[Event]) -> BatchResult:
                 middle = len(chunk) // 2
                 pending.extend((chunk[middle:], chunk[:middle]))
             continue
-        result = _result(model, chunk, scores)
+        result = _result(model, chunk, scores, inputs)
         scored.extend(result.scored)
         rejected.extend(result.rejected)
     return BatchResult(scored, rejected)
 
 
-def _result(model: LoadedModel, chunk: list[tuple[int, Event]], scores: Scores) -> BatchResult:
+def _result(model: LoadedModel, chunk: list[tuple[int, Event]], scores: Scores,
+            inputs: ModelInput) -> BatchResult:
     now_ms = int(time.time() * 1000)
     problems = _problems(scores)
-    features = model.features([event.payload for _, event in chunk])
+    features = inputs.features()
     if not problems:
         return BatchResult([
             ScoredEvent(id=event.id, time_ms=event.time_ms, subject=event.subject,
                         model=model.ref, prediction=prediction, scores=row_scores,
-                        scored_at_ms=now_ms, features=inputs)
-            for (_, event), prediction, row_scores, inputs in zip(
+                        scored_at_ms=now_ms, features=row_features)
+            for (_, event), prediction, row_scores, row_features in zip(
                 chunk, scores.predictions, scores.scores, features, strict=True)], [])
     scored: list[ScoredEvent] = []
     rejected: list[Refusal] = []
-    for row, ((index, event), prediction, row_scores, inputs) in enumerate(
+    for row, ((index, event), prediction, row_scores, row_features) in enumerate(
             zip(chunk, scores.predictions, scores.scores, features, strict=True)):
         if row in problems:
             rejected.append(Refusal(index, event.id, f"model output: {problems[row]}"))
             continue
         scored.append(ScoredEvent(id=event.id, time_ms=event.time_ms, subject=event.subject,
                                   model=model.ref, prediction=prediction, scores=row_scores,
-                                  scored_at_ms=now_ms, features=inputs))
+                                  scored_at_ms=now_ms, features=row_features))
     return BatchResult(scored, rejected)
 
 

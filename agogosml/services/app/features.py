@@ -1,0 +1,61 @@
+"""What a scored event carries of its record: the model's input columns, with the values
+the model was given, so that a monitor downstream sees inputs beside predictions.
+
+The columns built for the model's frame are reused, and checked a column at a time, so
+that the features cost little more than building one dict per record.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from agogosml.envelope import INT64_MAX, INT64_MIN, is_json_scalar
+
+_TEXTUAL = frozenset({str, bool, type(None)})
+_SCALAR_KINDS = _TEXTUAL | {int, float}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInput:
+    """A batch of records as the model takes it."""
+
+    frame: pd.DataFrame
+    columns: dict[str, list[Any]] | None
+    """The model's input columns, each with its value per record (None for a missing
+    one, as in the frame); None when the model names no inputs."""
+    records: int
+
+    def features(self) -> list[dict[str, Any]]:
+        """Per record, its input columns and values. A model that names no inputs gets
+        none: they cannot be told from the personal data beside them. A value no scored
+        event can carry (a list, an object, an integer beyond 64 bits) is left out, so
+        that the event is still scored and written."""
+        if not self.columns:
+            return [{} for _ in range(self.records)]
+        names = list(self.columns)
+        rows = [dict(zip(names, values, strict=True))
+                for values in zip(*self.columns.values(), strict=True)]
+        for name, values in self.columns.items():
+            if not _all_scalars(values):
+                for row in rows:
+                    if not is_json_scalar(row[name]):
+                        del row[name]
+        return rows
+
+
+def _all_scalars(values: list[Any]) -> bool:
+    """Whether every value is a JSON scalar, judged by the column's types and extremes;
+    False only means that the values need checking one by one."""
+    kinds = set(map(type, values))
+    if kinds <= _TEXTUAL:
+        return True
+    if not kinds <= _SCALAR_KINDS:
+        return False
+    numbers = values if kinds <= {int, float} else \
+        [value for value in values if type(value) is int or type(value) is float]
+    return bool(min(numbers) >= INT64_MIN and max(numbers) <= INT64_MAX
+                and math.isfinite(sum(numbers)))
