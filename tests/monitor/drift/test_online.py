@@ -1,4 +1,5 @@
-"""The online detector: thresholds from ARL0, the batch CUSUM recursion, quick detection."""
+"""The online detector: thresholds from ARL0, the batch CUSUM recursion, quick detection.
+(Siegmund's approximation is no longer how thresholds are set; it stays exported.)"""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from hypothesis import strategies as st
 
 from agogosml.demo.data import transactions
 from agogosml.modelloop.profile import CategoricalProfile, PredictionProfile, ReferenceProfile
-from agogosml.monitor.drift import DetectorConfig, DriftDetector, cusum_threshold, siegmund_arl
+from agogosml.monitor.drift import (
+    DetectorConfig,
+    DriftDetector,
+    Statistic,
+    cusum_threshold,
+    siegmund_arl,
+)
 from agogosml.monitor.drift.batch import OTHER
+from agogosml.monitor.drift.calibration import cusum_arl
 from agogosml.monitor.drift.online import _lindley, bin_scores, normal_scores
 from bench.drift import Model, new_category, shift_amount
 
@@ -118,15 +126,41 @@ def test_a_new_category_is_detected_and_named_as_other(model: Model) -> None:
     assert merchant[0].index < 100
 
 
-def test_thresholds_follow_the_configured_arl(profile: ReferenceProfile) -> None:
+def test_the_statistics_share_the_configured_false_alarm_rate(
+        profile: ReferenceProfile) -> None:
+    """Every statistic restarts after its alarm, so the detector's alarm rate is the sum of
+    the statistics' rates: 1/ARL0, split by the configured budget."""
     low = DriftDetector(profile, DetectorConfig(arl0=1_000))
     high = DriftDetector(profile, DetectorConfig(arl0=100_000))
     assert np.all(high.thresholds > low.thresholds)
-    count = len(low.statistics)
-    share = [i for i, s in enumerate(low.statistics) if s.test == "share"]
-    assert low.thresholds[share[0]] == pytest.approx(math.log(1_000 * count))
-    cusum = next(i for i, s in enumerate(low.statistics) if s.detail == "up δ=0.5")
-    assert siegmund_arl(0.25, low.thresholds[cusum]) == pytest.approx(1_000 * count, rel=1e-6)
+    for detector in (low, high):
+        assert float(np.sum(1 / detector.in_control_arl)) == pytest.approx(
+            1 / detector.config.arl0, rel=1e-9)
+    kinds = [s.detail.split()[-1] if s.test == "cusum" else "share" for s in low.statistics]
+    for kind, share in [("δ=0.4", 0.85), ("δ=0.1", 0.10), ("share", 0.05)]:
+        rates = [1 / arl for arl, k in zip(low.in_control_arl, kinds, strict=True) if k == kind]
+        assert sum(rates) == pytest.approx(share / 1_000, rel=1e-9)
+
+
+def test_each_threshold_gives_its_statistic_the_calibrated_run_length(
+        profile: ReferenceProfile) -> None:
+    detector = DriftDetector(profile)
+    up = detector.statistics.index(Statistic("amount", "cusum", "up δ=0.4"))
+    shares = np.asarray(profile.numeric["amount"].shares)
+    steps = bin_scores(shares) - 0.2
+    assert cusum_arl(steps, shares, detector.thresholds[up]) == pytest.approx(
+        detector.in_control_arl[up], rel=2e-3)
+    other = detector.statistics.index(Statistic("merchant_category", "share", f"up:{OTHER}"))
+    p0, p1 = 1 / profile.rows, 1 / profile.rows + 0.05
+    bernoulli = np.asarray([math.log(p1 / p0), math.log((1 - p1) / (1 - p0))])
+    assert cusum_arl(bernoulli, np.asarray([p0, 1 - p0]), detector.thresholds[other]) >= \
+        detector.in_control_arl[other]
+
+
+def test_a_budget_must_name_a_share_per_shift() -> None:
+    with pytest.raises(ValueError, match="one share per shift"):
+        DetectorConfig(shifts=(0.5, 0.2, 0.1))
+    assert DetectorConfig(shifts=(0.5,), shift_budget=(1.0,)).shifts == (0.5,)
 
 
 def test_missing_features_and_values_leave_their_statistics_alone(
