@@ -1,8 +1,9 @@
 """Drift of live inputs and predictions against a training run's reference profile
 (issue 10, item 4): window tests (`batch`: PSI, KS on the decile grid, chi-square,
 Jensen-Shannon), an online detector with a configured ARL0 (`online`: CUSUMs on reference
-normal scores, Bernoulli CUSUMs on category shares) and Prometheus samples with bounded
-cardinality (`metrics`). numpy/scipy: the monitor's side only, never the reader/writer."""
+normal scores, Bernoulli CUSUMs on category shares, thresholds computed from each chart's
+in-control Markov chain in `calibration`) and Prometheus samples with bounded cardinality
+(`metrics`). numpy/scipy: the monitor's side only, never the reader/writer."""
 
 from agogosml.monitor.drift.batch import (
     CategoricalDrift,
