@@ -22,12 +22,15 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
+from agogosml.modelloop.http import RetrainServerSettings
+from agogosml.monitor.triggers.rules import parse_rules
 from agogosml.services.app.settings import AppSettings
 from agogosml.services.input_reader.settings import ReaderSettings
+from agogosml.services.monitor.settings import MonitorSettings
 from agogosml.services.output_writer.settings import WriterSettings
-from agogosml.settings import ServiceSettings
 from tests.packaging.helm import (
     CHART,
     CI_VALUES_DIR,
@@ -59,6 +62,10 @@ SECRET_PATHS = (
     ("auth", "pipelineTokenSecondary"),
     ("auth", "apiKey", "value"),
     ("auth", "apiKey", "secondary"),
+    ("auth", "monitorApiToken"),
+    ("auth", "monitorApiTokenSecondary"),
+    ("auth", "retrainToken"),
+    ("auth", "retrainTokenSecondary"),
     ("secretChecksumSalt",),
 )
 # Under `helm template` the chart cannot look its Secret up, so it draws new tokens and a
@@ -66,10 +73,14 @@ SECRET_PATHS = (
 FIXED_SECRETS = {
     "auth.pipelineToken": "TESTSECRET-fixed-pipeline-token",
     "auth.apiKey.value": "TESTSECRET-fixed-api-key-0001",
+    "auth.monitorApiToken": "TESTSECRET-fixed-monitor-token",
+    "auth.retrainToken": "TESTSECRET-fixed-retrain-token",
     "secretChecksumSalt": "TESTSECRET-fixed-salt",
 }
-GENERATED_KEYS = {"pipeline-token", "api-key", "checksum-salt"}
-SETTINGS: tuple[type[ServiceSettings], ...] = (ReaderSettings, AppSettings, WriterSettings)
+GENERATED_KEYS = {"pipeline-token", "api-key", "monitor-api-token", "retrain-token",
+                  "checksum-salt"}
+SETTINGS: tuple[type[BaseSettings], ...] = (ReaderSettings, AppSettings, WriterSettings,
+                                            MonitorSettings, RetrainServerSettings)
 FULLNAME = RELEASE  # the release name contains the chart name, so fullname is the release
 APP = f"{FULLNAME}-app"
 PREVIEW = f"{FULLNAME}-app-preview"
@@ -83,6 +94,8 @@ HARDENED = {
 }
 TAG = "0.1.0-3f2a9c1"
 RETRAIN = f"{FULLNAME}-retrain"
+MONITOR = f"{FULLNAME}-monitor"
+RETRAIN_SERVER = f"{FULLNAME}-retrain-server"
 
 
 def secrets_in(values_name: str) -> list[str]:
@@ -325,7 +338,7 @@ def test_a_pod_disruption_budget_per_component(rendered: dict[str, Rendered],
     budgets = shadow.of_kind("PodDisruptionBudget")
     assert {name_of(item) for item in budgets} == {
         f"{FULLNAME}-input-reader", f"{APP}-blue", f"{APP}-green",
-        f"{FULLNAME}-output-writer", f"{FULLNAME}-output-writer-shadow"}
+        f"{FULLNAME}-output-writer", f"{FULLNAME}-output-writer-shadow", MONITOR}
     for budget in budgets:
         assert budget["spec"]["selector"]["matchLabels"] == shadow.get(
             "Deployment", name_of(budget))["spec"]["selector"]["matchLabels"]
@@ -698,7 +711,12 @@ def test_every_pod_and_container_is_hardened(rendered: dict[str, Rendered], valu
 @pytest.mark.parametrize("values", MATRIX)
 def test_pods_carry_prometheus_scrape_annotations(rendered: dict[str, Rendered],
                                                   values: str) -> None:
+    """Every service; not the retrain server, which admits the monitor alone."""
     for item in rendered[values].of_kind("Deployment"):
+        if name_of(item) == RETRAIN_SERVER:
+            assert "prometheus.io/scrape" not in item["spec"]["template"]["metadata"].get(
+                "annotations", {})
+            continue
         annotations = item["spec"]["template"]["metadata"]["annotations"]
         port = only_container(item)["ports"][0]["containerPort"]
         assert annotations["prometheus.io/scrape"] == "true"
@@ -749,7 +767,7 @@ def test_service_monitor_scrapes_each_pod_once(rendered: dict[str, Rendered]) ->
     scraped = [service for service in chart.of_kind("Service")
                if selector.items() <= service["metadata"]["labels"].items()]
     assert {name_of(service) for service in scraped} == {
-        f"{FULLNAME}-input-reader", f"{APP}-blue", f"{FULLNAME}-output-writer"}
+        f"{FULLNAME}-input-reader", f"{APP}-blue", f"{FULLNAME}-output-writer", MONITOR}
     (endpoint,) = monitor["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
     added = {item["targetLabel"] for item in endpoint["relabelings"]}

@@ -24,8 +24,10 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from agogosml.modelloop.http import RetrainServerSettings
 from agogosml.services.app.settings import AppSettings
 from agogosml.services.input_reader.settings import ReaderSettings
+from agogosml.services.monitor.settings import MonitorSettings
 from agogosml.services.output_writer.settings import WriterSettings
 from tests.packaging import netpol
 from tests.packaging.helm import (
@@ -49,11 +51,16 @@ APP = f"{FULLNAME}-app"
 FIXED = {
     "auth.pipelineToken": "TESTSECRET-pipeline-token-one",
     "auth.apiKey.value": "TESTSECRET-api-key-number-one",
+    "auth.monitorApiToken": "TESTSECRET-monitor-token-one",
+    "auth.retrainToken": "TESTSECRET-retrain-token-one",
     "secretChecksumSalt": "TESTSECRET-checksum-salt",
 }
 SETTINGS: dict[str, type[BaseSettings]] = {
     "AGOGOSML_READER_": ReaderSettings, "AGOGOSML_APP_": AppSettings,
-    "AGOGOSML_WRITER_": WriterSettings}
+    "AGOGOSML_WRITER_": WriterSettings, "AGOGOSML_MONITOR_": MonitorSettings,
+    "AGOGOSML_RETRAIN_": RetrainServerSettings}
+PIPELINE = ("input-reader", "app", "output-writer", "output-writer-shadow")
+"""The components that carry the pipeline token (the monitor and retrain server do not)."""
 COMPONENT = "app.kubernetes.io/component"
 TEST_TAG = "0.1.0-3f2a9c1"
 
@@ -144,6 +151,13 @@ AUTH_ENV = {
                           ("pipeline-token-secondary", True)},
 }
 AUTH_ENV["output-writer-shadow"] = AUTH_ENV["output-writer"]
+AUTH_ENV["monitor"] = {
+    "AGOGOSML_MONITOR_API_TOKEN": ("monitor-api-token", False),
+    "AGOGOSML_MONITOR_API_TOKEN_SECONDARY": ("monitor-api-token-secondary", True)}
+AUTH_ENV["retrain-server"] = {
+    "AGOGOSML_RETRAIN_TOKEN": ("retrain-token", False),
+    "AGOGOSML_RETRAIN_TOKEN_SECONDARY": ("retrain-token-secondary", True)}
+MONITOR_SENDS_RETRAIN = {"AGOGOSML_MONITOR_RETRAIN_TOKEN": ("retrain-token", False)}
 
 
 def auth_env(container: Manifest) -> dict[str, Manifest]:
@@ -152,18 +166,24 @@ def auth_env(container: Manifest) -> dict[str, Manifest]:
 
 
 @pytest.mark.parametrize(("values", "secret"), [
-    ("shadow", FULLNAME), ("green-live", FULLNAME), ("existing-secret", "agogosml-auth")])
+    ("shadow", FULLNAME), ("green-live", FULLNAME), ("existing-secret", "agogosml-auth"),
+    ("retraining", FULLNAME)])
 def test_every_service_reads_its_tokens_from_the_auth_secret(
         rendered: dict[str, Rendered], values: str, secret: str) -> None:
     """The reader sends the pipeline token; every app slot and writer (shadow too) checks
-    it and its secondary; the app alone has the API keys. Never as plain values."""
+    it and its secondary; the app alone has the API keys; the monitor checks its API token
+    and, with the retrain server on, sends the retrain token the server checks. Never as
+    plain values."""
     chart = rendered[values]
+    server = chart.find("Deployment", f"{FULLNAME}-retrain-server") is not None
     seen = set()
     for component, workloads in by_component(chart).items():
         if component == "test":
             continue
         for workload in workloads:
             expected = AUTH_ENV[component]
+            if component == "monitor" and server:
+                expected = {**expected, **MONITOR_SENDS_RETRAIN}
             entries = auth_env(only_container(workload))
             assert set(entries) == set(expected), name_of(workload)
             for name, (key, optional) in expected.items():
@@ -172,7 +192,8 @@ def test_every_service_reads_its_tokens_from_the_auth_secret(
                 assert (ref["name"], ref["key"]) == (secret, key), f"{name_of(workload)} {name}"
                 assert ref.get("optional", False) is optional, f"{name_of(workload)} {name}"
             seen.add(component)
-    assert {"input-reader", "app", "output-writer"} <= seen
+    assert {"input-reader", "app", "output-writer", "monitor"} <= seen
+    assert ("retrain-server" in seen) is (values == "retraining")
     if values == "shadow":
         assert {"output-writer-shadow"} <= seen
         assert len(by_component(chart)["app"]) == 2  # the preview slot checks tokens too
@@ -181,10 +202,13 @@ def test_every_service_reads_its_tokens_from_the_auth_secret(
 def test_generated_tokens_are_long_random_and_distinct(helm: Helm,
                                                        rendered: dict[str, Rendered]) -> None:
     data = chart_secret(rendered["minimal"])
-    assert {"pipeline-token", "api-key", "checksum-salt"} <= set(data)
+    assert {"pipeline-token", "api-key", "monitor-api-token", "checksum-salt"} <= set(data)
+    assert "retrain-token" not in data  # the retrain server is off
     assert "pipeline-token-secondary" not in data
     assert "api-key-secondary" not in data  # never an empty optional key
-    for key in ("pipeline-token", "api-key"):
+    assert "monitor-api-token-secondary" not in data
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", chart_secret(rendered["retraining"])["retrain-token"])
+    for key in ("pipeline-token", "api-key", "monitor-api-token"):
         assert re.fullmatch(r"[A-Za-z0-9]{48}", data[key]), key
     assert len(data["checksum-salt"]) >= 32
     assert len(set(data.values())) == len(data)
@@ -194,17 +218,24 @@ def test_generated_tokens_are_long_random_and_distinct(helm: Helm,
 
 
 def test_tokens_given_in_values_are_used_as_given(helm: Helm) -> None:
-    chart = helm.template(["minimal"], set_strings={
+    chart = helm.template(["retraining"], set_strings={
         **FIXED, "auth.pipelineTokenSecondary": "TESTSECRET-pipeline-token-two",
-        "auth.apiKey.secondary": "TESTSECRET-api-key-number-two"})
+        "auth.apiKey.secondary": "TESTSECRET-api-key-number-two",
+        "auth.monitorApiTokenSecondary": "TESTSECRET-monitor-token-two",
+        "auth.retrainTokenSecondary": "TESTSECRET-retrain-token-two"})
     assert chart_secret(chart) == {
         "pipeline-token": "TESTSECRET-pipeline-token-one",
         "pipeline-token-secondary": "TESTSECRET-pipeline-token-two",
         "api-key": "TESTSECRET-api-key-number-one",
         "api-key-secondary": "TESTSECRET-api-key-number-two",
+        "monitor-api-token": "TESTSECRET-monitor-token-one",
+        "monitor-api-token-secondary": "TESTSECRET-monitor-token-two",
+        "retrain-token": "TESTSECRET-retrain-token-one",
+        "retrain-token-secondary": "TESTSECRET-retrain-token-two",
         "checksum-salt": "TESTSECRET-checksum-salt"}
     text = "\n".join(yaml.safe_dump(item) for item in chart.objects if item["kind"] != "Secret")
-    for token in ("pipeline-token-one", "pipeline-token-two", "api-key-number", "checksum-salt"):
+    for token in ("pipeline-token-one", "pipeline-token-two", "api-key-number", "checksum-salt",
+                  "monitor-token-", "retrain-token-one", "retrain-token-two"):
         assert token not in text, f"{token} outside the Secret"
 
 
@@ -213,37 +244,57 @@ def test_the_services_start_with_what_the_chart_gives_them(
         rendered: dict[str, Rendered], clean_env: pytest.MonkeyPatch, tmp_path: Path,
         values: str) -> None:
     """Each container's environment, Secret keys resolved, builds the service's real
-    settings: a pipeline token on every service (they refuse to start without), the
-    receivers' tokens equal to what the senders send, the app's API key. The reader's
-    schema ConfigMap is "mounted" by writing it to a file."""
+    settings: a pipeline token on every pipeline service (they refuse to start without),
+    the receivers' tokens equal to what the senders send, the app's API key, the
+    monitor's API token, and the retrain token the monitor sends equal to the one the
+    retrain server requires. The reader's schema and the monitor's rules ConfigMaps are
+    "mounted" by writing them to files."""
     chart = rendered[values]
-    schema = chart.find("ConfigMap", f"{FULLNAME}-input-schema")
+    mounted_files = {"AGOGOSML_READER_SCHEMA_PATH": ("input-schema", "schema.json"),
+                     "AGOGOSML_MONITOR_RULES_PATH": ("monitor-rules", "rules.yaml")}
     # For an existing Secret, what its owner would put there (the keys values.yaml names).
     existing = {"agogosml-auth": {"pipeline-token": "x" * 24 + "-pipeline",
-                                  "api-key": "y" * 24 + "-api-key"},
-                "kafka-credentials": {"password": "p"}}
+                                  "api-key": "y" * 24 + "-api-key",
+                                  "monitor-api-token": "z" * 24 + "-monitor"},
+                "kafka-credentials": {"password": "p"},
+                "agogosml-monitor-store": {"url": "postgresql://monitor:pw@db.example/events"}}
     secrets = {FULLNAME: chart_secret(chart), **existing}
     tokens = chart_secret(chart) or existing["agogosml-auth"]
     started = 0
+    retrain_tokens: dict[str, str | None] = {}
     for component, workloads in by_component(chart).items():
         if component == "test":
             continue
         for workload in workloads:
             env = resolved_env(only_container(workload), secrets)
-            if "AGOGOSML_READER_SCHEMA_PATH" in env:
-                assert schema is not None
-                mounted = tmp_path / Path(env["AGOGOSML_READER_SCHEMA_PATH"]).name
-                mounted.write_text(schema["data"]["schema.json"])
-                env["AGOGOSML_READER_SCHEMA_PATH"] = str(mounted)
+            for variable, (config_map, key) in mounted_files.items():
+                if variable in env:
+                    item = chart.get("ConfigMap", f"{FULLNAME}-{config_map}")
+                    mounted = tmp_path / Path(env[variable]).name
+                    assert mounted.name == key
+                    mounted.write_text(item["data"][key])
+                    env[variable] = str(mounted)
             settings = start(clean_env, env)
+            started += 1
+            if component == "monitor":
+                assert secret_value(settings.api_token) == tokens["monitor-api-token"]
+                assert settings.api_token_secondary is None
+                retrain_tokens["sent"] = secret_value(settings.retrain_token)
+                continue
+            if component == "retrain-server":
+                retrain_tokens["required"] = secret_value(settings.token)
+                continue
             assert secret_value(settings.pipeline_token) == tokens["pipeline-token"]
             if component != "input-reader":
                 assert settings.pipeline_token_secondary is None
             if component == "app":
                 assert secret_value(settings.api_key) == tokens["api-key"]
                 assert settings.reload_interval_s in (0, 10)
-            started += 1
-    assert started >= 3
+    assert started >= 4
+    if "required" in retrain_tokens:
+        assert retrain_tokens["sent"] == retrain_tokens["required"] == tokens["retrain-token"]
+    else:
+        assert retrain_tokens == {"sent": None}
 
 
 def test_without_an_api_key_the_app_and_helm_test_go_without(helm: Helm) -> None:
@@ -302,8 +353,8 @@ def test_rotating_the_pipeline_token_never_refuses_a_batch(
         annotations: dict[str, str] = {}
         for component, workloads in by_component(chart).items():
             for workload in workloads:
-                if component == "test":
-                    continue
+                if component not in PIPELINE:
+                    continue  # the monitor has no pipeline token
                 annotations[name_of(workload)] = workload["spec"]["template"]["metadata"][
                     "annotations"]["checksum/secret"]
                 settings = start(clean_env, resolved_env(only_container(workload), secrets))
@@ -366,7 +417,10 @@ def test_the_checksum_is_salted_and_reveals_nothing(rendered: dict[str, Rendered
                                           "pipeline-token"},
              f"{FULLNAME}-output-writer": {"kafka-sasl-password",
                                            "eventhubs-connection-string", "pipeline-token"},
-             f"{APP}-blue": {"pipeline-token", "api-key"}}
+             f"{APP}-blue": {"pipeline-token", "api-key"},
+             f"{FULLNAME}-monitor": {"kafka-sasl-password", "eventhubs-connection-string",
+                                     "eventhubs-checkpoint-blob-connection-string",
+                                     "monitor-api-token"}}
     found = checksums(chart)
     candidates = unsalted_candidates(chart)
     for name, keys in reads.items():
@@ -394,7 +448,9 @@ def test_a_new_salt_changes_every_checksum(helm: Helm) -> None:
 @pytest.mark.parametrize(("sets", "rolled"), [
     ({"auth.apiKey.secondary": "TESTSECRET-api-key-number-two"}, {f"{APP}-blue"}),
     ({"kafka.sasl.password": "another-password"},
-     {f"{FULLNAME}-input-reader", f"{FULLNAME}-output-writer"}),
+     {f"{FULLNAME}-input-reader", f"{FULLNAME}-output-writer", f"{FULLNAME}-monitor"}),
+    ({"auth.monitorApiTokenSecondary": "TESTSECRET-monitor-token-two"},
+     {f"{FULLNAME}-monitor"}),
     ({"auth.pipelineTokenSecondary": "TESTSECRET-pipeline-token-two"},
      {f"{APP}-blue", f"{FULLNAME}-output-writer"}),
     ({"auth.pipelineToken": "TESTSECRET-pipeline-token-two"},
@@ -434,7 +490,11 @@ EXCLUDED = netpol.Address("20.42.7.9")
 BLOB = netpol.Address("52.239.10.1")
 ELSEWHERE = netpol.Address("93.184.216.34")
 PORTS = {"input-reader": 8002, "app": 8000, "output-writer": 8001,
-         "output-writer-shadow": 8001}
+         "output-writer-shadow": 8001, "monitor": 8005, "retrain-server": 8080}
+SCRAPED = {component: port for component, port in PORTS.items() if component != "retrain-server"}
+"""What networkPolicy.metrics.from may reach: every service, not the retrain server."""
+ALERTMANAGER = netpol.Pod("alertmanager-0", "monitoring",
+                          {"app.kubernetes.io/name": "alertmanager"})
 
 
 def policies(chart: Rendered) -> list[Manifest]:
@@ -467,19 +527,62 @@ def connections(chart: Rendered, others: list[netpol.Pod]) -> set[tuple[str, str
 
 def test_the_pipeline_hops_are_the_only_connections(rendered: dict[str, Rendered]) -> None:
     """Shadow on and retraining off: the reader reaches both slots (production and
-    preview), both slots reach both writers, `helm test` reaches the slots, Prometheus
-    every service's port; nothing else between pods, in or out."""
+    preview), both slots reach both writers, `helm test` reaches the slots, the monitor
+    the reader, the slots and the output writer (their /metrics; not the shadow writer),
+    Prometheus every service's port; nothing else between pods, in or out."""
     chart = rendered["shadow"]
     slots = 2
     assert len([pod for pod in release_pods(chart).values() if role(pod) == "app"]) == slots
     expected = {("input-reader", "app", 8000), ("test", "app", 8000),
-                ("app", "output-writer", 8001), ("app", "output-writer-shadow", 8001)}
-    expected |= {("prometheus-0", component, port) for component, port in PORTS.items()}
+                ("app", "output-writer", 8001), ("app", "output-writer-shadow", 8001),
+                ("monitor", "input-reader", 8002), ("monitor", "app", 8000),
+                ("monitor", "output-writer", 8001)}
+    expected |= {("prometheus-0", component, port) for component, port in SCRAPED.items()}
     others = [PROMETHEUS, PROMETHEUS_ELSEWHERE, NEIGHBOUR, STRANGER, LOOKALIKE, DNS]
     # The default metrics peers are Prometheus pods in any namespace (values.yaml says to
     # narrow it); blue -> green (both "app") is not allowed.
-    expected |= {("prometheus-1", component, port) for component, port in PORTS.items()}
+    expected |= {("prometheus-1", component, port) for component, port in SCRAPED.items()}
     assert connections(chart, others) == expected
+
+
+def test_the_retrain_server_admits_the_monitor_alone(rendered: dict[str, Rendered]) -> None:
+    """With the retrain server on, the only new connection is monitor -> retrain server;
+    Prometheus, the pipeline's pods and strangers cannot reach it, and it reaches only
+    MLflow (and DNS)."""
+    chart = rendered["retraining"]
+    others = [PROMETHEUS, PROMETHEUS_ELSEWHERE, NEIGHBOUR, STRANGER, LOOKALIKE, DNS]
+    to_server = {(source, port) for source, destination, port in connections(chart, others)
+                 if destination == "retrain-server"}
+    assert to_server == {("monitor", 8080)}
+    from_server = {(destination, port) for source, destination, port
+                   in connections(chart, others) if source == "retrain-server"}
+    assert from_server == set()
+    rules = policies(chart)
+    (server,) = [pod for pod in release_pods(chart).values() if role(pod) == "retrain-server"]
+    assert netpol.allowed(rules, server, ELSEWHERE, 5000)
+    assert not netpol.allowed(rules, server, ELSEWHERE, 9092)
+    (monitor,) = [pod for pod in release_pods(chart).values() if role(pod) == "monitor"]
+    off = rendered["minimal"]
+    (monitor_off,) = [pod for pod in release_pods(off).values() if role(pod) == "monitor"]
+    assert netpol.allowed(rules, monitor, server, 8080)
+    assert not any(netpol.allowed(policies(off), monitor_off, pod, 8080)
+                   for pod in release_pods(off).values())
+
+
+def test_the_monitor_takes_labels_and_alerts_only_from_its_clients(
+        rendered: dict[str, Rendered]) -> None:
+    """networkPolicy.monitorClients (Alertmanager in network-peers) and Prometheus reach
+    the monitor's port; no one else, and by default no client at all."""
+    for values, client_admitted in (("minimal", False), ("network-peers", True)):
+        chart = rendered[values]
+        rules = policies(chart)
+        (monitor,) = [pod for pod in release_pods(chart).values() if role(pod) == "monitor"]
+        assert netpol.allowed(rules, ALERTMANAGER, monitor, 8005) is client_admitted, values
+        assert netpol.allowed(rules, PROMETHEUS, monitor, 8005), values
+        for stranger in (STRANGER, NEIGHBOUR, LOOKALIKE):
+            assert not netpol.allowed(rules, stranger, monitor, 8005), (values, stranger.name)
+        for pod in release_pods(chart).values():
+            assert not netpol.allowed(rules, pod, monitor, 8005), (values, pod.name)
 
 
 def test_the_writer_admits_only_the_app_slots_and_prometheus(
@@ -491,7 +594,9 @@ def test_the_writer_admits_only_the_app_slots_and_prometheus(
         admitted = {role(source) for source in [*pods.values(), PROMETHEUS, PROMETHEUS_ELSEWHERE,
                                                 NEIGHBOUR, STRANGER, LOOKALIKE, DNS]
                     if source is not writer and netpol.allowed(rules, source, writer, 8001)}
-        assert admitted == {"app", "prometheus-0", "prometheus-1"}, writer.name
+        # the monitor reads the output writer's /metrics, not the shadow writer's
+        monitor = {"monitor"} if role(writer) == "output-writer" else set()
+        assert admitted == {"app", "prometheus-0", "prometheus-1", *monitor}, writer.name
     (policy,) = [item for item in chart.of_kind("NetworkPolicy")
                  if name_of(item) == f"{FULLNAME}-output-writers"]
     peers = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
@@ -499,7 +604,10 @@ def test_the_writer_admits_only_the_app_slots_and_prometheus(
         {"podSelector": {"matchLabels": {COMPONENT: "app", "app.kubernetes.io/instance": RELEASE,
                                          "app.kubernetes.io/name": "agogosml"}}},
         {"namespaceSelector": {}, "podSelector": {"matchLabels": {
-            "app.kubernetes.io/name": "prometheus"}}}]
+            "app.kubernetes.io/name": "prometheus"}}},
+        {"podSelector": {"matchLabels": {COMPONENT: "monitor",
+                                         "app.kubernetes.io/instance": RELEASE,
+                                         "app.kubernetes.io/name": "agogosml"}}}]
     assert {port["port"] for rule in policy["spec"]["ingress"] for port in rule["ports"]} == {8001}
 
 
@@ -520,26 +628,28 @@ def test_every_pod_of_the_release_is_denied_by_default(rendered: dict[str, Rende
 
 
 def test_egress_to_kafka_and_mlflow_by_default(rendered: dict[str, Rendered]) -> None:
-    """Kafka ports (9092, 9093) for the reader and writers, MLflow (5000) for the slots and
-    the retraining Jobs; any address, since the defaults name none."""
+    """Kafka ports (9092, 9093) for the reader, writers and monitor, MLflow (5000) for the
+    slots, the monitor, the retraining Jobs and the retrain server; any address, since the
+    defaults name none."""
     for values in ("minimal", "retraining"):
         chart = rendered[values]
         rules = policies(chart)
         for pod in release_pods(chart).values():
-            events = role(pod) in ("input-reader", "output-writer")
-            mlflow = role(pod) in ("app", "retrain")
+            events = role(pod) in ("input-reader", "output-writer", "monitor")
+            mlflow = role(pod) in ("app", "retrain", "monitor", "retrain-server")
             for port in (9092, 9093):
                 assert netpol.allowed(rules, pod, ELSEWHERE, port) is events, (pod.name, port)
             assert netpol.allowed(rules, pod, ELSEWHERE, 5000) is mlflow, pod.name
             assert not netpol.allowed(rules, pod, ELSEWHERE, 443), pod.name
-    assert "retrain" in {role(pod) for pod in release_pods(rendered["retraining"]).values()}
+    assert {"retrain", "retrain-server", "monitor"} <= {
+        role(pod) for pod in release_pods(rendered["retraining"]).values()}
 
 
 def test_native_event_hubs_gets_amqp_and_https(rendered: dict[str, Rendered]) -> None:
     chart = rendered["eventhubs-native"]
     rules = policies(chart)
     for pod in release_pods(chart).values():
-        events = role(pod) in ("input-reader", "output-writer")
+        events = role(pod) in ("input-reader", "output-writer", "monitor")
         for port in (5671, 5672, 443):
             assert netpol.allowed(rules, pod, ELSEWHERE, port) is events, (pod.name, port)
         assert not netpol.allowed(rules, pod, ELSEWHERE, 9092), pod.name
@@ -618,6 +728,7 @@ def test_the_evaluator_knows_the_api_semantics() -> None:
 KIND_RESOURCES = {
     "Deployment": ("apps", "deployments"), "Service": ("", "services"),
     "ConfigMap": ("", "configmaps"), "Secret": ("", "secrets"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
     "ServiceAccount": ("", "serviceaccounts"),
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
