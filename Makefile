@@ -56,8 +56,8 @@ postgres: ## make sure PostgreSQL's server binaries are here (Debian's postgresq
 chromium: ## make sure a headless Chromium is here (Debian's chromium, once; as root)
 	@scripts/fetch-chromium.sh >/dev/null
 
-run: install kafka ## the whole pipeline locally: Kafka, MLflow, demo model, 3 services, producer
-	$(BIN)/agogosml local-stack
+run: install kafka ## the whole pipeline locally: Kafka, MLflow, demo model, 4 services, producer (DRIFT_AFTER=N: drift from event N)
+	$(if $(DRIFT_AFTER),AGOGOSML_DEMO_DRIFT_AFTER=$(DRIFT_AFTER)) $(BIN)/agogosml local-stack
 
 lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check agogosml tests bench

@@ -137,6 +137,7 @@ def _produce_demo(args: argparse.Namespace) -> None:
 
 
 def _create_topics(args: argparse.Namespace) -> None:
+    from agogosml.services.monitor.settings import MonitorStreamSettings
     from agogosml.services.output_writer.settings import WriterStreamSettings
     from agogosml.streaming.topics import ensure_topics
 
@@ -146,6 +147,9 @@ def _create_topics(args: argparse.Namespace) -> None:
                               [reader.input_stream, reader.deadletter_stream],
                               args.partitions))
     asyncio.run(ensure_topics(writer.kafka_client_options(), [writer.output_stream],
+                              args.partitions))
+    monitor = load_settings(MonitorStreamSettings)
+    asyncio.run(ensure_topics(monitor.kafka_client_options(), [monitor.labels_stream],
                               args.partitions))
 
 

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from agogosml.demo.train import TrainedDemo, train_and_register
 from agogosml.localstack.broker import KafkaBroker
 from tests.k8s.kube import KUBE_FIXTURES
+from tests.monitor.dashboard.harness import chromium_executable
 
 pytest_plugins = ["tests.k8s.fixtures"]
 
@@ -46,6 +48,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         relative = item.path.relative_to(tests)
         if relative.parts[0] in SLOW_FOLDERS or item.path.name in SLOW_FILES:
             item.add_marker("slow")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """The system's headless Chromium (installed by scripts/fetch-chromium.sh if missing),
+    driven by Playwright; never a downloaded browser."""
+    executable = chromium_executable()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -31,11 +31,16 @@ class TrainedDemo:
     roc_auc: float
 
 
+def dataset_path(artifacts_dir: Path, rows: int = 20_000, seed: int = 7) -> Path:
+    """Where the demo's training data is kept (what a retrain trains on again)."""
+    return artifacts_dir / "datasets" / f"demo-transactions-{rows}-{seed}.csv"
+
+
 def train_and_register(tracking_uri: str, artifacts_dir: Path, model_name: str = "demo",
                        rows: int = 20_000, seed: int = 7) -> TrainedDemo:
     """The data set is kept next to the artifacts (`datasets/`), where the run's manifest
     says it came from."""
-    dataset = artifacts_dir / "datasets" / f"demo-transactions-{rows}-{seed}.csv"
+    dataset = dataset_path(artifacts_dir, rows, seed)
     dataset.parent.mkdir(parents=True, exist_ok=True)
     transactions(rows, seed).to_csv(dataset, index=False)
     tracking = Tracking(tracking_uri, artifacts_dir, EXPERIMENT, model_name)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+from agogosml.demo.train import dataset_path
 from agogosml.localstack.broker import KafkaBroker
 from agogosml.localstack.processes import ChildProcess, ServiceProcess
 from agogosml.localstack.supervisor import Supervisor
@@ -30,6 +31,8 @@ from agogosml.streaming.topics import ensure_topics
 VAR = Path(os.environ.get("AGOGOSML_VAR_DIR", "var"))
 TOKEN_FILE = VAR / "pipeline-token"
 SHADOW_STREAM = "agogosml.shadow"
+LABELS_STREAM = "agogosml.labels"
+RETRAIN_PORT = int(os.environ.get("AGOGOSML_RETRAIN_PORT", "8007"))
 DEFAULT_PORTS = {service.name: service.port for service in reversed(SERVICES)}
 """In start order: each one's readiness needs the ones before it."""
 PORT_VARIABLES = {service.name: service.port_variable for service in reversed(SERVICES)}
@@ -65,6 +68,9 @@ def pipeline_env(bootstrap: str, tracking_uri: str,
         "AGOGOSML_MONITOR_SCRAPE_URLS": json.dumps({
             name: f"{local_url(ports[name])}/metrics"
             for name in ("input_reader", "app", "output_writer")}),
+        "AGOGOSML_MONITOR_RULES_PATH": str(resources.files("agogosml.localstack").joinpath(
+            "monitor-rules.yaml")),
+        "AGOGOSML_MONITOR_RETRAIN_URL": local_url(RETRAIN_PORT),
     }
     return {name: os.environ.get(name, value) for name, value in defaults.items()}
 
@@ -89,6 +95,19 @@ def shadow_services(env: dict[str, str], logs: Path) -> list[ServiceProcess]:
     return [ServiceProcess("output_writer", shadow_port, shadow_writer_env, logs,
                            label="shadow_writer"),
             ServiceProcess("app", preview_port, preview_env, logs, label="preview_app")]
+
+
+def producer_command() -> list[str]:
+    """The demo producer, with its labels sent late to the feedback stream, and a drift
+    from the N-th event on when AGOGOSML_DEMO_DRIFT_AFTER=N (`make run DRIFT_AFTER=N`)."""
+    command = [sys.executable, "-m", "agogosml.cli", "produce-demo",
+               "--rate", _env("AGOGOSML_DEMO_RATE", "20"),
+               "--labels-stream", _env("AGOGOSML_MONITOR_LABELS_STREAM", LABELS_STREAM)]
+    drift_after = _env("AGOGOSML_DEMO_DRIFT_AFTER", "")
+    if drift_after:
+        command += ["--drift-after", drift_after,
+                    "--drift-sigmas", _env("AGOGOSML_DEMO_DRIFT_SIGMAS", "1.0")]
+    return command
 
 
 class BrokerChild:
@@ -119,15 +138,19 @@ def main() -> None:
     token = os.environ.get("AGOGOSML_PIPELINE_TOKEN") or new_pipeline_token()
     save_token(token, TOKEN_FILE)
     env.update(pipeline_token_env(token))
+    env.update(AGOGOSML_RETRAIN_TOKEN=token, AGOGOSML_MONITOR_RETRAIN_TOKEN=token)
     logs = VAR / "logs"
     shadow = shadow_services(env, logs) if _env("AGOGOSML_DEMO_SHADOW", "") == "1" else []
     os.environ.update(env)
     monitor, writer, app, reader = (ServiceProcess(name, port, env, logs)
                                     for name, port in ports.items())
     services = [monitor, writer, *shadow, app, reader]
-    producer = ChildProcess("producer", [sys.executable, "-m", "agogosml.cli", "produce-demo",
-                                         "--rate", _env("AGOGOSML_DEMO_RATE", "20")],
-                            env, logs / "producer.log")
+    producer = ChildProcess("producer", producer_command(), env, logs / "producer.log")
+    artifacts = VAR / "mlflow" / "artifacts"
+    retrainer = ChildProcess("retrain_server", [
+        sys.executable, "-m", "agogosml.cli", "retrain-server", "--port", str(RETRAIN_PORT),
+        "--tracking-uri", tracking_uri, "--artifacts", str(artifacts),
+        "--dataset", str(dataset_path(artifacts))], env, logs / "retrain_server.log")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -138,11 +161,13 @@ def main() -> None:
             [_env("AGOGOSML_READER_INPUT_STREAM", "agogosml.input"),
              _env("AGOGOSML_READER_DEADLETTER_STREAM", "agogosml.deadletter"),
              _env("AGOGOSML_WRITER_OUTPUT_STREAM", "agogosml.output"), SHADOW_STREAM,
-             _env("AGOGOSML_MONITOR_LABELS_STREAM", "agogosml.labels")],
+             _env("AGOGOSML_MONITOR_LABELS_STREAM", LABELS_STREAM)],
         ))
         subprocess.run([sys.executable, "-m", "agogosml.cli", "train-demo", "--if-missing",
-                        "--tracking-uri", tracking_uri, "--artifacts",
-                        str(VAR / "mlflow" / "artifacts")], check=True)
+                        "--tracking-uri", tracking_uri, "--artifacts", str(artifacts)],
+                       check=True)
+        print(f"starting the retrain server on {local_url(RETRAIN_PORT)}", flush=True)
+        retrainer.start()
         for service in services:
             print(f"starting {service.label} on {service.url} (log: {service.log_path})",
                   flush=True)
@@ -150,7 +175,7 @@ def main() -> None:
             service.wait_ready()
         producer.start()
         _print_guide(broker.bootstrap, services)
-        Supervisor([BrokerChild(broker), *services, producer]).run(stop)
+        Supervisor([BrokerChild(broker), retrainer, *services, producer]).run(stop)
     except KeyboardInterrupt:
         pass
     finally:
@@ -158,19 +183,34 @@ def main() -> None:
         producer.terminate()
         for service in reversed(services):
             service.terminate()
+        retrainer.terminate()
         broker.stop()
         print("stopped", flush=True)
 
 
 def _print_guide(bootstrap: str, services: list[ServiceProcess]) -> None:
     app = next(s for s in services if s.label == "app")
+    monitor = next(s for s in services if s.label == "monitor")
+    drifting = _env("AGOGOSML_DEMO_DRIFT_AFTER", "")
+    drift_line = (f"the producer shifts distance_from_home_km from event {drifting} on: watch "
+                  "the drift panel, the trigger log and var/logs/retrain_server.log"
+                  if drifting else
+                  "inject a drift to watch the loop act: make run DRIFT_AFTER=2000")
     output = _env("AGOGOSML_WRITER_OUTPUT_STREAM", "agogosml.output")
     shadow_line = ""
     if any(s.label == "preview_app" for s in services):
         shadow_line = (f"\n  shadow scores:  .venv/bin/agogosml tail {SHADOW_STREAM}"
                        "   (agreement: agogosml_app_shadow_* on the preview app)")
     print(f"""
-agogosml is running: demo transactions flow Kafka -> input_reader -> app -> output_writer.
+agogosml is running: demo transactions flow Kafka -> input_reader -> app -> output_writer,
+and the monitor stores, watches and acts on what comes out.
+
+  dashboard:  {monitor.url}/     (live inputs, predictions, drift, performance, triggers)
+    {drift_line}
+    labels arrive on agogosml.labels 5 s after each event; more by hand:
+    curl -s {monitor.url}/v1/labels -H "authorization: Bearer $(cat {TOKEN_FILE})" \\
+      -H 'content-type: application/json' \\
+      -d '{{"labels": [{{"id": "tx-11-000000001", "label": 0}}]}}'
 
   score one record:
     curl -s {app.url}/predict -H 'content-type: application/json' \\

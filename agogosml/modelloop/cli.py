@@ -81,7 +81,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "retrain-server", help="serve POST /v1/retrain for monitors and erasure jobs "
         "(needs a bearer token in AGOGOSML_RETRAIN_TOKEN)")
     server.add_argument("--host", default="127.0.0.1")
-    server.add_argument("--port", type=int, default=8005)
+    server.add_argument("--port", type=int, default=8007)
     _tracking_args(server)
     _train_args(server)
     _gate_args(server)

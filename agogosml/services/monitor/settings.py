@@ -14,7 +14,9 @@ SQLITE = "sqlite:///"
 POSTGRES = ("postgresql://", "postgres://")
 
 
-class MonitorSettings(ServiceSettings, TransportSettings):
+class MonitorStreamSettings(ServiceSettings, TransportSettings):
+    """The monitor's streams: what `agogosml create-topics` needs."""
+
     model_config = SettingsConfigDict(env_prefix="AGOGOSML_MONITOR_", extra="ignore")
 
     port: int = Field(default=8005, ge=1, le=65535)
@@ -23,6 +25,13 @@ class MonitorSettings(ServiceSettings, TransportSettings):
     """Scored events: the pipeline's output, read in the monitor's own consumer group."""
     labels_stream: str = "agogosml.labels"
     """Late ground truth: {"id": <event id>, "label": <value>} records."""
+
+
+class MonitorSettings(MonitorStreamSettings):
+    """The service: its streams, store, windows, tokens and trigger rules."""
+
+    model_config = SettingsConfigDict(env_prefix="AGOGOSML_MONITOR_", extra="ignore")
+
     consumer_group: str = "agogosml-monitor"
     store_url: SecretStr = SecretStr("sqlite:///var/monitor/events.db")
     """sqlite:///<path> (embedded, the default) or postgresql://user:password@host/db."""

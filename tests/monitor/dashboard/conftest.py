@@ -1,8 +1,8 @@
 """The dashboard served by a real FastAPI app on uvicorn over a real SQLite store, and a
 real headless Chromium (the system's, driven by Playwright) to load it.
 
-Browser tests ask for `chromium` (directly or through `browser_page`): that is the fixture
-to mark them by."""
+Browser tests ask for `chromium` (tests/conftest.py; directly or through `browser_page`):
+it marks them `browser`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.monitor.dashboard.data import Dataset, StoreView, build_dataset, open_store
 from tests.monitor.dashboard.harness import (
     BrowserPage,
-    chromium_executable,
     dashboard_app,
     open_page,
 )
@@ -43,15 +42,6 @@ def dashboard_url(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) ->
             yield url
     finally:
         store.close()
-
-
-@pytest.fixture(scope="package")
-def chromium() -> Iterator[Browser]:
-    executable = chromium_executable()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")
