@@ -26,7 +26,6 @@ from pydantic_settings import BaseSettings
 
 from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
 from agogosml.modelloop.http import RetrainServerSettings
-from agogosml.monitor.triggers.rules import parse_rules
 from agogosml.services.app.settings import AppSettings
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.services.monitor.settings import MonitorSettings

@@ -9,10 +9,12 @@ Apache-2.0; version and source in its README.md).
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import tomllib
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -21,8 +23,13 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from agogosml.localstack.stack import pipeline_env
+from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
+from agogosml.modelloop.http import RetrainServerSettings
+from agogosml.monitor.drift import metrics as drift_metrics
+from agogosml.monitor.triggers.rules import RetrainConfig, load_rules
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.input_reader.metrics import ReaderMetrics
+from agogosml.services.monitor.metrics import MonitorCollector
 from agogosml.services.output_writer.metrics import WriterMetrics
 from agogosml.services.registry import SERVICES as REGISTRY
 from tests.packaging.test_images import (
@@ -314,8 +321,17 @@ def registered_series() -> set[str]:
     ReaderMetrics(registry)
     AppMetrics(registry)
     WriterMetrics(registry)
-    return {family.name + suffix for family in registry.collect()
-            for suffix in _SUFFIXES[family.type]}
+    # The monitor's come from its state at scrape time: with nothing watched yet, its drift
+    # families (named in agogosml.monitor.drift.metrics, gauges) do not appear.
+    idle = SimpleNamespace(events_counts=SimpleNamespace(stored=0, skipped=0, store_failures=0),
+                           labels_counts=SimpleNamespace(stored=0, skipped=0,
+                                                         store_failures=0),
+                           watches={}, performance=list)
+    registry.register(MonitorCollector(idle))  # type: ignore[arg-type]
+    drift = {drift_metrics.SCORE, drift_metrics.PVALUE, drift_metrics.DETECTOR_LEVEL,
+             drift_metrics.DETECTOR_ALARMS}
+    return drift | {family.name + suffix for family in registry.collect()
+                    for suffix in _SUFFIXES[family.type]}
 
 
 def _panels() -> list[dict[str, Any]]:
@@ -375,3 +391,115 @@ def test_commands_that_need_the_model_stack_run_on_the_app_image() -> None:
         command = " ".join(str(part) for part in service.get("command", []))
         if "produce-demo" in command or "train-demo" in command:
             assert "agogosml-app:" in service["image"], name
+
+
+def test_dashboard_shows_drift_and_live_performance_per_model_version() -> None:
+    expressions = _expressions()
+    used = {name for e in expressions for name in re.findall(r"\bagogosml_\w+", e)}
+    assert used >= {
+        "agogosml_drift_score", "agogosml_drift_pvalue", "agogosml_drift_detector_level",
+        "agogosml_monitor_drift_alarms_total", "agogosml_monitor_performance",
+        "agogosml_monitor_labelled_events", "agogosml_monitor_events_stored_total"}
+    for expression in expressions:
+        if re.search(r"agogosml_(drift|monitor_(performance|labelled|drift))", expression):
+            assert "model_version" in expression, f"one line per model version: {expression}"
+    performance = " ".join(e for e in expressions if "agogosml_monitor_performance" in e)
+    for metric in ("accuracy", "precision", "recall", "roc_auc", "log_loss"):
+        assert metric in performance, metric
+
+
+# --- the monitor and the retrain server -------------------------------------------------
+
+
+def _settings_field(settings: type[Any], variable: str) -> bool:
+    prefix = str(settings.model_config["env_prefix"])
+    return variable.startswith(prefix) and \
+        variable.removeprefix(prefix).lower() in settings.model_fields
+
+
+def test_the_monitor_gets_only_settings_it_has() -> None:
+    """Every AGOGOSML_MONITOR_ variable compose sets is a field of the monitor's settings
+    (a misspelt one would be ignored), and the monitor gets what it needs here."""
+    monitor = compose_name("monitor")
+    env = environment(monitor)
+    mine = [name for name in env if name.startswith("AGOGOSML_MONITOR_")]
+    assert mine
+    strays = [name for name in mine if not _settings_field(SETTINGS["monitor"], name)]
+    assert not strays, f"not settings of the monitor: {strays}"
+    assert env["AGOGOSML_MONITOR_API_TOKEN"].startswith("${AGOGOSML_PIPELINE_TOKEN:?")
+    assert env["AGOGOSML_MONITOR_SOURCE"] == "kafka"
+    assert f"//{env['AGOGOSML_MONITOR_KAFKA_BOOTSTRAP_SERVERS']}" in \
+        environment("kafka")["KAFKA_ADVERTISED_LISTENERS"]
+    assert env["AGOGOSML_MONITOR_TRACKING_URI"] == env["AGOGOSML_APP_MLFLOW_TRACKING_URI"]
+    assert any(str(port).endswith(":8005") and str(port).startswith("127.0.0.1:")
+               for port in SERVICES[monitor]["ports"])
+
+
+def test_the_monitor_scrapes_the_services_where_they_listen() -> None:
+    urls = json.loads(environment(compose_name("monitor"))["AGOGOSML_MONITOR_SCRAPE_URLS"])
+    assert set(urls) == {"input_reader", "app", "output_writer"}
+    for service, url in urls.items():
+        assert url == f"http://{url_host_port(url.removesuffix('/metrics'))}/metrics"
+        assert url_host_port(url.removesuffix("/metrics")) == (
+            f"{compose_name(service)}:{listening_port(service)}")
+
+
+def test_the_monitor_keeps_its_store_on_a_volume() -> None:
+    monitor = compose_name("monitor")
+    url = environment(monitor)["AGOGOSML_MONITOR_STORE_URL"]
+    assert url.startswith("sqlite:////")
+    store = PurePosixPath(url.removeprefix("sqlite:///"))
+    [(target, volume)] = [(t, s) for t, s in _mounts(monitor).items()
+                          if store.is_relative_to(t)]
+    assert volume in COMPOSE["volumes"], f"{target} must be a named volume"
+
+
+def _retrain_server_command() -> argparse.Namespace:
+    service = SERVICES["retrain-server"]
+    assert service["entrypoint"] == ["agogosml"]
+    assert "agogosml-app:" in service["image"], "training needs the app image's libraries"
+    parser = argparse.ArgumentParser(prog="agogosml")
+    add_modelloop_parsers(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(service["command"])
+
+
+def test_the_retrain_server_requires_its_token_and_the_monitor_sends_it() -> None:
+    server = environment("retrain-server")
+    assert set(server) == {"AGOGOSML_RETRAIN_TOKEN"}
+    assert all(_settings_field(RetrainServerSettings, name) for name in server)
+    monitor = environment(compose_name("monitor"))
+    assert monitor["AGOGOSML_MONITOR_RETRAIN_TOKEN"] == server["AGOGOSML_RETRAIN_TOKEN"]
+    assert REQUIRED_FROM_CALLER.fullmatch(server["AGOGOSML_RETRAIN_TOKEN"])
+    args = _retrain_server_command()
+    assert args.command == "retrain-server"
+    assert monitor["AGOGOSML_MONITOR_RETRAIN_URL"] == f"http://retrain-server:{args.port}"
+    assert args.host == "0.0.0.0"
+    assert args.tracking_uri == environment(compose_name("app"))[
+        "AGOGOSML_APP_MLFLOW_TRACKING_URI"]
+    assert "ports" not in SERVICES["retrain-server"], "only the monitor calls it"
+
+
+def test_the_retrain_server_trains_on_the_data_set_train_demo_writes() -> None:
+    """train-demo keeps the demo data set under <artifacts>/datasets/ (rows 20000, seed 7,
+    agogosml/demo/train.py); the retrain server must see that file."""
+    args = _retrain_server_command()
+    train = SERVICES["train-demo"]["command"]
+    artifacts = PurePosixPath(train[train.index("--artifacts") + 1])
+    assert PurePosixPath(args.dataset) == artifacts / "datasets" / \
+        "demo-transactions-20000-7.csv"
+    [(target, volume)] = [(t, s) for t, s in _mounts("train-demo").items()
+                          if artifacts.is_relative_to(t)]
+    assert _mounts("retrain-server").get(target) == volume
+    assert depends_on("retrain-server")["train-demo"] == "service_completed_successfully"
+
+
+def test_the_monitor_rules_are_mounted_and_retrain_on_the_retrain_server() -> None:
+    monitor = compose_name("monitor")
+    rules_path = PurePosixPath(environment(monitor)["AGOGOSML_MONITOR_RULES_PATH"])
+    mounts = _mounts(monitor)
+    source = mounts[str(rules_path.parent)]
+    rules = load_rules(ROOT / source / rules_path.name)
+    retrain = [rule.action for rule in rules.rules if isinstance(rule.action, RetrainConfig)]
+    assert retrain
+    for action in retrain:
+        assert str(action.url).rstrip("/") == environment(monitor)["AGOGOSML_MONITOR_RETRAIN_URL"]

@@ -32,6 +32,7 @@ import pytest
 
 from agogosml.services.app.settings import AppSettings
 from agogosml.services.input_reader.settings import ReaderSettings
+from agogosml.services.monitor.settings import MonitorSettings
 from agogosml.services.output_writer.settings import WriterSettings
 from agogosml.services.registry import SERVICES as REGISTRY
 from agogosml.services.registry import Service, get
@@ -44,6 +45,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "input_reader": ReaderSettings,
     "app": AppSettings,
     "output_writer": WriterSettings,
+    "monitor": MonitorSettings,
 }
 SERVICES = [service.name for service in REGISTRY]
 LOCKS = {service.name: service.lock for service in REGISTRY}

@@ -28,7 +28,8 @@ EXTRAS: dict[str, list[str]] = PYPROJECT["project"]["optional-dependencies"]
 HEAVY = ("mlflow", "mlflow-skinny", "scikit-learn", "pandas", "numpy", "scipy", "kubernetes")
 """What the reader and writer must not carry (numpy and scipy come with the others)."""
 
-TARGETS = {"core": (), "app": ("app",), "rollout": ("rollout",), "dev": ("dev",)}
+TARGETS = {"core": (), "app": ("app",), "monitor": ("monitor",), "rollout": ("rollout",),
+           "dev": ("dev",)}
 """Each lock compiled from pyproject.toml, and the extras it is compiled with."""
 
 
