@@ -74,6 +74,7 @@ bench: install kafka ## pipeline vs raw Kafka, scoring rows/s, the monitor's sto
 	$(BIN)/python -m bench.scoring
 	$(BIN)/python -m bench.store
 	$(BIN)/python -m bench.drift
+	$(BIN)/python -m bench.monitor
 
 sizes: install ## installed size of each service image's environment, before/after the locks
 	$(BIN)/python -m bench.image_sizes
