@@ -1,7 +1,8 @@
 """Property-based HTTP fuzzing of every service on real servers: the app with the real
 MLflow demo model and a real writer, the writer on the file sink, the reader on a file
-source. Schemathesis generates requests from each service's OpenAPI document (bodies
-that fit it and bodies that do not); hypothesis throws arbitrary JSON at every POST.
+source, the monitor on file streams with a real SQLite store and trigger rules.
+Schemathesis generates requests from each service's OpenAPI document (bodies that fit it
+and bodies that do not); hypothesis throws arbitrary JSON at every POST.
 Nothing may answer 5xx, and every service must still be alive and ready afterwards."""
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import httpx
 import orjson
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
@@ -35,6 +38,8 @@ from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
 from agogosml.services.input_reader.progress import ProgressWatch
 from agogosml.services.input_reader.service import create_app as create_reader
 from agogosml.services.input_reader.validation import RecordValidator
+from agogosml.services.monitor.settings import MonitorSettings
+from agogosml.services.monitor.wiring import build_app as build_monitor
 from agogosml.services.output_writer.service import create_app as create_writer
 from agogosml.streaming.files import JsonLinesSink, JsonLinesSource
 from agogosml.web.client import BatchClient
@@ -52,6 +57,7 @@ class Services:
     app: str
     writer: str
     reader: str
+    monitor: str
     output: Path
 
     def named(self, name: str) -> str:
@@ -83,8 +89,30 @@ def services(mlflow_registry: Registry,
                 backoff=backoff,
                 progress=ProgressWatch(60, 300),
             )
-            with run_server(create_reader(reader, registry, f"{app_url}/healthz")) as reader_url:
-                yield Services(app_url, writer_url, reader_url, folder / "scored.jsonl")
+            with run_server(create_reader(reader, registry, f"{app_url}/healthz")) as reader_url, \
+                    run_server(monitor_app(folder, mlflow_registry)) as monitor_url:
+                yield Services(app_url, writer_url, reader_url, monitor_url,
+                               folder / "scored.jsonl")
+
+
+MONITOR_RULES = """
+rules:
+  - {name: fraud-share, metric: 'prediction_share{prediction="1"}', comparison: ">",
+     threshold: 0.5, window: 60, cool_down: 60, action: {type: notify}}
+alerts:
+  - {name: app-errors, alertname: AgogosmlAppErrorRate, cool_down: 60, action: {type: notify}}
+"""
+
+
+def monitor_app(folder: Path, registry: Registry) -> FastAPI:
+    rules = folder / "rules.yaml"
+    rules.write_text(MONITOR_RULES)
+    for stream in ("agogosml.output", "agogosml.labels"):
+        (folder / f"{stream}.jsonl").touch()
+    return build_monitor(MonitorSettings(
+        source="file", files_dir=folder, tracking_uri=registry.tracking_uri,
+        store_url=SecretStr(f"sqlite:///{folder / 'monitor.db'}"), api_token=PIPELINE_TOKEN,
+        rules_path=rules, tick_s=0.5))
 
 
 def assert_healthy(url: str) -> None:
@@ -103,7 +131,7 @@ def operations(url: str) -> list[Any]:
     return found
 
 
-@pytest.mark.parametrize("service", ["app", "writer", "reader"])
+@pytest.mark.parametrize("service", ["app", "writer", "reader", "monitor"])
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_request_the_openapi_document_allows_or_forbids_is_a_server_error(
         services: Services, service: str, mode: GenerationMode) -> None:
@@ -118,7 +146,7 @@ def test_no_request_the_openapi_document_allows_or_forbids_is_a_server_error(
         checked.append(operation.label)
     if mode is GenerationMode.POSITIVE:
         assert "GET /healthz" in checked, checked
-    if service != "reader":
+    if service in ("app", "writer"):
         assert any(label.startswith("POST ") for label in checked), checked
     assert_healthy(url)
 
@@ -170,7 +198,7 @@ HOSTILE_BODIES = [
 ]
 
 POSTS = [("app", "/predict"), ("app", "/v1/batches"), ("app", "/v2/models/demo/infer"),
-         ("writer", "/v1/batches")]
+         ("writer", "/v1/batches"), ("monitor", "/v1/labels"), ("monitor", "/v1/alerts")]
 
 
 @pytest.mark.parametrize(("service", "path"), POSTS)
