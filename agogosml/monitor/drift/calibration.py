@@ -81,9 +81,13 @@ def calibrated_threshold(steps: Array, probabilities: Array, arl: float) -> floa
 
 def adjustment_coefficient(steps: Array, probabilities: Array) -> float:
     """The θ > 0 with E[e^(θy)] = 1 (for steps of negative mean that can be positive): the
-    in-control ARL grows about as e^(θh), so θ is the slope of log ARL in h."""
+    in-control ARL grows about as e^(θh), so θ is the slope of log ARL in h. Without such a
+    θ (a mean step of 0 or more) the ARL grows more slowly; 1 / the largest step then."""
     values = np.asarray(steps, dtype=float)
-    logs = np.log(np.asarray(probabilities, dtype=float))
+    weights = np.asarray(probabilities, dtype=float)
+    if float(np.dot(values, weights)) >= 0:
+        return 1.0 / float(np.max(np.abs(values)))
+    logs = np.log(weights)
 
     def log_moment(theta: float) -> float:
         return float(special.logsumexp(logs + theta * values))

@@ -84,3 +84,10 @@ def test_the_adjustment_coefficient_of_a_likelihood_ratio_is_one() -> None:
     p0, p1 = 0.3, 0.4
     steps = np.asarray([math.log(p1 / p0), math.log((1 - p1) / (1 - p0))])
     assert adjustment_coefficient(steps, np.asarray([p0, 1 - p0])) == pytest.approx(1.0)
+
+
+def test_a_chart_without_drift_is_calibrated_too() -> None:
+    """k = 0: the in-control mean step is 0 and the ARL grows like h² instead of e^(θh)."""
+    steps, weights = np.asarray([1.0, -1.0]), np.asarray([0.5, 0.5])
+    h = calibrated_threshold(steps, weights, 200.0)
+    assert cusum_arl(steps, weights, h) == pytest.approx(200.0, rel=1e-3)
