@@ -59,8 +59,11 @@ def test_generated_tokens_are_kept_and_rotation_rolls_the_receivers(
     cluster_helm.check("install", RELEASE, str(CHART), "--namespace", namespace,
                        "--values", str(values_file("shadow")))
     installed = secret_data(api_client, namespace)
-    assert {"pipeline-token", "api-key", "checksum-salt"} <= set(installed)
+    assert {"pipeline-token", "api-key", "monitor-api-token", "checksum-salt"} <= set(installed)
+    monitor = f"{RELEASE}-monitor"
     before = generations(api_client, namespace)
+    assert monitor in before
+    del before[monitor]  # it has no pipeline token: no step of the rotation rolls it
     reader = f"{RELEASE}-input-reader"
     receivers = set(before) - {reader}
     assert receivers == {f"{RELEASE}-app-blue", f"{RELEASE}-app-green",
@@ -74,7 +77,8 @@ def test_generated_tokens_are_kept_and_rotation_rolls_the_receivers(
         now = generations(api_client, namespace)
         return {name for name in now if now[name] != previous[name]}
 
-    # An upgrade that touches no secret: the generated ones are looked up and kept.
+    # An upgrade that touches no secret: the generated ones (the monitor's API token too)
+    # are looked up and kept.
     assert upgrade("--set", "productionSlot=green") == set()
     assert secret_data(api_client, namespace) == installed
     old, new = installed["pipeline-token"], "rotated-pipeline-token-" + uuid.uuid4().hex
@@ -272,7 +276,7 @@ def test_network_policies_are_stored_as_rendered(helm: Helm, api_client: client.
     sent = rendered.of_kind("NetworkPolicy")
     assert {name_of(item) for item in sent} == {
         f"{RELEASE}-{name}" for name in ("baseline", "input-reader", "app", "output-writers",
-                                         "test")}
+                                         "test", "monitor")}
     apply_manifests(api_client, sent, namespace, dry_run=False)
     stored = {item.metadata.name: api_client.sanitize_for_serialization(item.spec)
               for item in client.NetworkingV1Api(api_client)

@@ -35,10 +35,12 @@ pytestmark = pytest.mark.timeout(1_800)  # a cold run downloads the app's few hu
 FORBIDDEN_MODULES = {
     "core": ("mlflow", "sklearn", "pandas", "numpy", "scipy", "kubernetes"),
     "app": ("kubernetes",),
+    "monitor": ("kubernetes",),
 }
 FORBIDDEN_DISTRIBUTIONS = {
     "core": ("mlflow", "mlflow-skinny", "scikit-learn", "pandas", "numpy", "scipy", "kubernetes"),
     "app": ("kubernetes",),
+    "monitor": ("kubernetes",),
 }
 SHARED = ["agogosml.cli", "agogosml.envelope", "agogosml.errors", "agogosml.logs",
           "agogosml.buckets", "agogosml.retry", "agogosml.serving", "agogosml.settings"]
@@ -48,6 +50,9 @@ TREES = {
     "output_writer": ["agogosml.services.output_writer", "agogosml.streaming", "agogosml.web"],
     # The app's image also runs train-demo and the retraining loop (agogosml.modelloop).
     "app": ["agogosml.services.app", "agogosml.modelloop", "agogosml.demo", "agogosml.web"],
+    # The monitor's image runs the monitor, and its triggers call the model loop's registry.
+    "monitor": ["agogosml.services.monitor", "agogosml.monitor", "agogosml.streaming",
+                "agogosml.web"],
 }
 VENV_EXTRAS = {"pip", "setuptools"}
 """What `python -m venv` itself puts in a Python 3.11 env, as in the images."""
