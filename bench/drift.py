@@ -8,11 +8,12 @@ config but ARL0 12,000 for the whole detector — every feature, the prediction 
 predicted class together: the 10,000 target plus a margin, since the thresholds give
 exactly ARL0 under the reference profile and a live stream is another sample).
 
-What is shifted: `amount` is lognormal(3.5, 1.1), so "a d-sigma mean shift" is a shift of
-log(amount) by d x 1.1 (amount x e^{1.1 d}); the normal feature the targets presume. The
-new category is "crypto" replacing 5% of merchant_category. Each stream first runs
-`--warmup` in-control events (the detector is in its steady state when the shift starts,
-false alarms during the warm-up ignored), and a detection is the first alarm *on the
+What is shifted: each numeric feature in turn by 0.5 of its own standard deviation in its
+own units (the target as written; an integer feature rounded), and, stricter, log(amount)
+by 0.5 x 1.1 (amount is lognormal(3.5, 1.1): amount x e^{0.55}), the normal feature a
+CUSUM's textbook figures presume. The new category is "crypto" replacing 5% of
+merchant_category. Each stream first runs `--warmup` in-control events (the detector is
+in its steady state when the shift starts, false alarms during the warm-up ignored), and a detection is the first alarm *on the
 shifted feature* after the shift; the delay counts the shifted events up to and including
 the alarming one. The false-alarm run length is events / alarms of any statistic over
 in-control streams, with a 95% interval from the spread of the per-stream counts, and the
@@ -40,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agogosml.demo.data import transactions
+from agogosml.demo.data import NUMERIC_FEATURES, transactions
 from agogosml.modelloop.dataset import DatasetSpec, resolve_schema, split_holdout
 from agogosml.modelloop.estimators import build_pipeline
 from agogosml.modelloop.profile import ReferenceProfile
@@ -81,6 +82,16 @@ def reference(rows: int = 20_000, seed: int = 7) -> Model:
 
 def shift_amount(frame: pd.DataFrame, sigmas: float) -> pd.DataFrame:
     return frame.assign(amount=frame["amount"] * np.exp(sigmas * AMOUNT_LOG_SIGMA))
+
+
+def shift_feature(frame: pd.DataFrame, feature: str, sigmas: float,
+                  sigma: float) -> pd.DataFrame:
+    """The feature moved by `sigmas` of its own standard deviation, in its own units (an
+    integer feature rounded, as the demo producer's drift does)."""
+    moved = frame[feature] + sigmas * sigma
+    if pd.api.types.is_integer_dtype(frame[feature]):
+        moved = moved.round().astype(frame[feature].dtype)
+    return frame.assign(**{feature: moved})
 
 
 def new_category(frame: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
@@ -251,8 +262,15 @@ def main() -> None:
         return {name: delays(model, build, args.seeds, args.warmup, horizon, feature, change,
                              pool_seed) for name, build in builds.items()}
 
-    detection("0.5 sigma log(amount)", run(400, "amount", lambda f: shift_amount(f, 0.5), 101),
-              100)
+    # The target as written: a feature moved by half its standard deviation, in its units.
+    sigmas = transactions(20_000, 7)[list(NUMERIC_FEATURES)].std()
+    for offset, feature in enumerate(NUMERIC_FEATURES):
+        detection(f"0.5 sigma {feature}", run(
+            400, feature, lambda f, name=feature: shift_feature(f, name, 0.5, sigmas[name]),
+            110 + offset), 100)
+    # Stricter: amount is lognormal, so half a sigma of log(amount) is a far smaller move.
+    detection("0.5 sigma log(amount) (stricter)",
+              run(400, "amount", lambda f: shift_amount(f, 0.5), 101), 100)
     detection("0.1 sigma log(amount)",
               run(10_000, "amount", lambda f: shift_amount(f, 0.1), 102), 5_000)
     detection("new category at 5%", run(2_000, "merchant_category",
