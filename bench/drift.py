@@ -12,13 +12,14 @@ What is shifted: each numeric feature in turn by 0.5 of its own standard deviati
 own units (the target as written; an integer feature rounded), and, stricter, log(amount)
 by 0.5 x 1.1 (amount is lognormal(3.5, 1.1): amount x e^{0.55}), the normal feature a
 CUSUM's textbook figures presume. The new category is "crypto" replacing 5% of
-merchant_category. Each stream first runs `--warmup` in-control events (the detector is
-in its steady state when the shift starts, false alarms during the warm-up ignored), and a detection is the first alarm *on the
-shifted feature* after the shift; the delay counts the shifted events up to and including
-the alarming one. The false-alarm run length is events / alarms of any statistic over
-in-control streams, with a 95% interval from the spread of the per-stream counts, and the
-alarms per kind of chart against what the thresholds promise. Cost: the median over
-`--cost-repeats` runs of process CPU seconds of `update` in 1,000-event batches.
+merchant_category. Each stream first runs `--warmup` in-control events (the detector is in
+its steady state when the shift starts, false alarms during the warm-up ignored), and a
+detection is the first alarm *on the shifted feature* after the shift; the delay counts
+the shifted events up to and including the alarming one. The false-alarm run length is
+events / alarms of any statistic over in-control streams, with a 95% interval from the
+spread of the per-stream counts, and the alarms per kind of chart against what the
+thresholds promise. Cost: the median over `--cost-repeats` runs of process CPU seconds of
+`update` in 1,000-event batches.
 
 Every figure is measured twice in the same run, on the same streams: "now", the detector
 as it ships (thresholds calibrated under the reference profile, see
