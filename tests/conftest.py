@@ -50,10 +50,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("slow")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     """The system's headless Chromium (installed by scripts/fetch-chromium.sh if missing),
-    driven by Playwright; never a downloaded browser."""
+    driven by Playwright; never a downloaded browser. Module-scoped: Playwright's sync API
+    runs an event loop on this thread while it is open, which asyncio tests of later
+    modules could not start theirs under."""
     executable = chromium_executable()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True)
