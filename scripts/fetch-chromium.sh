@@ -19,23 +19,12 @@ found() {
   return 0
 }
 
-browser="$(found)"
-if [[ -z "$browser" ]]; then
-  [[ -z "${AGOGOSML_CHROMIUM:-}" ]] || { log "not executable: AGOGOSML_CHROMIUM=$AGOGOSML_CHROMIUM"; exit 1; }
-  as_root=()
-  if [[ "$(id -u)" != 0 ]]; then
-    sudo -n true 2>/dev/null || { log "Chromium is missing: install Debian's chromium (as root)"; exit 1; }
-    as_root=(sudo -n)
-  fi
-  exec 9>/tmp/.agogosml-fetch-chromium.lock
-  flock 9
+if [[ -n "${AGOGOSML_CHROMIUM:-}" ]]; then
   browser="$(found)"
-  if [[ -z "$browser" ]]; then
-    log "installing Debian's chromium package"
-    "${as_root[@]}" apt-get update -qq >&2
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
-    browser="$(found)"
-  fi
+  [[ -n "$browser" ]] || { log "not executable: AGOGOSML_CHROMIUM=$AGOGOSML_CHROMIUM"; exit 1; }
+else
+  source "$(dirname "$0")/apt-install.sh"
+  browser="$(apt_install_once chromium found)"
 fi
 [[ -n "$browser" ]] || { log "no Chromium after installing"; exit 1; }
 echo "CHROMIUM=$browser"

@@ -32,24 +32,12 @@ found() {  # the newest folder holding the server's binaries, if any
   return 0
 }
 
-bin="$(found)"
-if [[ -z "$bin" ]]; then
-  [[ -z "${AGOGOSML_PG_BIN:-}" ]] || { log "no initdb in AGOGOSML_PG_BIN=$AGOGOSML_PG_BIN"; exit 1; }
-  as_root=()
-  if [[ "$(id -u)" != 0 ]]; then  # e.g. a CI runner's user with password-less sudo
-    sudo -n true 2>/dev/null || { log "PostgreSQL is missing: install Debian's postgresql (as root)"; exit 1; }
-    as_root=(sudo -n)
-  fi
-  # One at a time: a second caller waits for the first one's install.
-  exec 9>/tmp/.agogosml-fetch-postgres.lock
-  flock 9
+if [[ -n "${AGOGOSML_PG_BIN:-}" ]]; then
   bin="$(found)"
-  if [[ -z "$bin" ]]; then
-    log "installing Debian's postgresql package"
-    "${as_root[@]}" apt-get update -qq >&2
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
-    bin="$(found)"
-  fi
+  [[ -n "$bin" ]] || { log "no initdb in AGOGOSML_PG_BIN=$AGOGOSML_PG_BIN"; exit 1; }
+else
+  source "$(dirname "$0")/apt-install.sh"
+  bin="$(apt_install_once postgresql found)"
 fi
 [[ -n "$bin" ]] || { log "no PostgreSQL server binaries after installing"; exit 1; }
 echo "PG_BIN=$bin"
