@@ -11,6 +11,7 @@ predictions, scraping the services. At most `max_versions` model versions are wa
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from agogosml.monitor.scrape import MetricsScraper
 from agogosml.monitor.store.base import AsyncEventStore, ScoredEvent
 from agogosml.monitor.versions import VersionWatch
 from agogosml.monitor.view import LiveSnapshot, VersionDrift, VersionPerformance
+
+log = logging.getLogger(__name__)
 
 VersionKey = tuple[str, str]
 
@@ -55,6 +58,7 @@ class MonitorState:
         self.events_counts = IngestCounts()
         self.labels_counts = IngestCounts()
         self.alarms_total = 0
+        self.analysis_failures = 0
         self._performance: dict[VersionKey, VersionPerformance] = {}
 
     @property
@@ -62,6 +66,17 @@ class MonitorState:
         return self._store
 
     def on_stored(self, events: Sequence[ScoredEvent]) -> None:
+        """Feed a stored batch to the statistics. It never raises: the store has the events
+        and their offsets are committed next, so a batch the statistics cannot take (a
+        bug, data no one foresaw) is counted and logged, and ingestion goes on."""
+        try:
+            self._observe(events)
+        except Exception as error:  # whatever it is, it must not stop ingestion
+            self.analysis_failures += 1
+            log.exception("statistics skipped a stored batch",
+                          extra={"events": len(events), "error": type(error).__name__})
+
+    def _observe(self, events: Sequence[ScoredEvent]) -> None:
         by_version: defaultdict[VersionKey, list[ScoredEvent]] = defaultdict(list)
         for event in events:
             by_version[(event.model_name, event.model_version)].append(event)

@@ -38,6 +38,11 @@ class MonitorCollector(Collector):
                                              f"{stream.capitalize()}: {help_text}")
                 family.add_metric([], value)
                 yield family
+        failures = CounterMetricFamily("agogosml_monitor_analysis_failures",
+                                       "Stored batches the drift and live statistics could "
+                                       "not take (logged; ingestion went on)")
+        failures.add_metric([], self.state.analysis_failures)
+        yield failures
 
     def _drift(self) -> Iterator[Metric]:
         families: dict[str, GaugeMetricFamily] = {}
