@@ -137,6 +137,9 @@ class KafkaSink:
             acks="all",
             enable_idempotence=True,
             linger_ms=linger_ms,
+            # A 500-event scored batch with its input features is ~180 KB: in aiokafka's
+            # default 16 KB batches it took a dozen produce requests per partition.
+            max_batch_size=256 * 1024,
             request_timeout_ms=int(delivery_timeout_s * 1000),
             **client_options,
         )
