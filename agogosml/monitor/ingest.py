@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from agogosml.envelope import ScoredEvent, loads
+from agogosml.envelope import ScoredEvent, is_plain_scored_event, loads
 from agogosml.errors import BadRequestError, DownstreamError
 from agogosml.monitor.store.base import AsyncEventStore, unstorable
 from agogosml.monitor.store.base import ScoredEvent as StoredEvent
@@ -46,18 +46,22 @@ class IngestCounts:
 def stored_event(record: SourceRecord, ingested_at_ms: int) -> StoredEvent | None:
     """The store's row for a record of the output topic; None when it is not a scored
     event, or one no store can hold (it would be retried for ever). Input features ride
-    along when the scored event carries them."""
+    along when the scored event carries them. The common form is judged by exact types
+    (`is_plain_scored_event`, as the writer's fast path does); anything else is checked
+    field by field."""
     try:
         item = loads(record.value)
-        event = ScoredEvent.from_json(item)
+        if not is_plain_scored_event(item):
+            ScoredEvent.from_json(item)
     except (ValueError, BadRequestError):
         return None
+    model = item["model"]
     features = item.get("features")
     stored = StoredEvent(
-        event_id=event.id, subject=event.subject, event_time_ms=event.time_ms,
-        scored_at_ms=event.scored_at_ms, model_name=event.model.name,
-        model_version=event.model.version, prediction=event.prediction,
-        scores=dict(event.scores), features=features if isinstance(features, dict) else {},
+        event_id=item["id"], subject=item.get("subject"), event_time_ms=item["time"],
+        scored_at_ms=item["scored_at"], model_name=model["name"],
+        model_version=model["version"], prediction=item["prediction"],
+        scores=item["scores"], features=features if isinstance(features, dict) else {},
         ingested_at_ms=ingested_at_ms)
     return None if unstorable(stored) is not None else stored
 

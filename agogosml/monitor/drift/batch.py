@@ -192,7 +192,8 @@ def numeric_drift(profile: NumericProfile, values: Any, feature: str = "",
 
 def category_keys(values: Any) -> pd.Series:
     """Live values as the profile keys them: str(value), missing ones as "None"."""
-    return pd.Series(values, dtype=object).map(lambda v: "None" if pd.isna(v) else str(v))
+    series = pd.Series(values, dtype=object)
+    return series.astype(str).mask(series.isna(), "None")
 
 
 def categorical_drift(profile: CategoricalProfile, values: Any, feature: str = "",
