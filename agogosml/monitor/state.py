@@ -20,12 +20,17 @@ from dataclasses import dataclass
 from agogosml.monitor.drift import DetectorConfig
 from agogosml.monitor.ingest import IngestCounts
 from agogosml.monitor.live import LiveStats
-from agogosml.monitor.performance import version_performance
+from agogosml.monitor.performance import POSITIVE, history_from_store, version_performance
 from agogosml.monitor.references import ReferenceProfiles
 from agogosml.monitor.scrape import MetricsScraper
 from agogosml.monitor.store.base import AsyncEventStore, ScoredEvent
 from agogosml.monitor.versions import VersionWatch
-from agogosml.monitor.view import LiveSnapshot, VersionDrift, VersionPerformance
+from agogosml.monitor.view import (
+    LiveSnapshot,
+    PerformanceHistory,
+    VersionDrift,
+    VersionPerformance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +50,14 @@ class MonitorState:
     def __init__(self, store: AsyncEventStore, profiles: ReferenceProfiles,
                  scraper: MetricsScraper | None = None, windows: Windows | None = None,
                  detector: DetectorConfig | None = None, max_versions: int = 4,
-                 clock: Callable[[], float] = time.time) -> None:
+                 positive: str = POSITIVE, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self.profiles = profiles
         self.scraper = scraper or MetricsScraper({})
         self.windows = windows or Windows()
         self.detector = detector or DetectorConfig()
         self.max_versions = max_versions
+        self.positive = positive
         self.clock = clock
         self.watches: OrderedDict[VersionKey, VersionWatch] = OrderedDict()
         self.live_stats = LiveStats(self.windows.live_s, clock=clock)
@@ -87,7 +93,8 @@ class MonitorState:
     def _watch(self, key: VersionKey) -> VersionWatch:
         watch = self.watches.get(key)
         if watch is None:
-            watch = VersionWatch(key[0], key[1], self.windows.drift_events, self.detector)
+            watch = VersionWatch(key[0], key[1], self.windows.drift_events, self.detector,
+                                 positive=self.positive)
             self.watches[key] = watch
             while len(self.watches) > self.max_versions:
                 evicted, _ = self.watches.popitem(last=False)
@@ -106,8 +113,8 @@ class MonitorState:
         for key in list(self.watches):
             rows = await self._store.labelled(key[1], start_ms, now_ms + 1)
             rows = [row for row in rows if row.event.model_name == key[0]]
-            self._performance[key] = version_performance(key[0], key[1],
-                                                         self.windows.performance_s, rows)
+            self._performance[key] = version_performance(
+                key[0], key[1], self.windows.performance_s, rows, self.positive)
         await self.scraper.scrape()
 
     def live(self) -> LiveSnapshot:
@@ -126,6 +133,11 @@ class MonitorState:
 
     def drift(self) -> list[VersionDrift]:
         return [watch.view() for watch in reversed(self.watches.values())]
+
+    async def performance_history(self, start_ms: int, end_ms: int,
+                                  window_ms: int) -> PerformanceHistory:
+        return await history_from_store(self._store, start_ms, end_ms, window_ms,
+                                        self.positive)
 
     def metric_snapshot(self) -> dict[str, float]:
         """The values trigger rules read, named as their selectors spell them

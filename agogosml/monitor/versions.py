@@ -67,6 +67,8 @@ class VersionWatch:
     model_version: str
     window_events: int = 1_000
     config: DetectorConfig = field(default_factory=DetectorConfig)
+    positive: str = "1"
+    """The class whose score is the predicted probability the profile describes."""
     profile: ReferenceProfile | None = None
     profile_state: str = "loading"
     detector: DriftDetector | None = None
@@ -90,7 +92,7 @@ class VersionWatch:
     def observe(self, events: Sequence[ScoredEvent]) -> int:
         """Feed a version's events in order; return the detector alarms they raised."""
         rows = [event.features if isinstance(event.features, dict) else {} for event in events]
-        probabilities = [_probability(event.scores) for event in events]
+        probabilities = [_probability(event.scores, self.positive) for event in events]
         self.features.extend(rows)
         self.probabilities.extend(probabilities)
         self.events += len(events)
@@ -176,8 +178,8 @@ class VersionWatch:
                             live=[float(x) for x in live])
 
 
-def _probability(scores: Any) -> float:
-    value = positive_probability(scores)
+def _probability(scores: Any, positive: str) -> float:
+    value = positive_probability(scores, positive)
     return math.nan if value is None else value
 
 

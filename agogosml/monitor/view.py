@@ -76,6 +76,27 @@ class VersionPerformance(TypedDict):
     calibration: list[CalibrationBin]
 
 
+class PerformancePoint(TypedDict):
+    """One window of a past range, for one model version."""
+
+    window_start_ms: int
+    model_version: str
+    labelled: int
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    roc_auc: float | None
+    log_loss: float | None
+
+
+class PerformanceHistory(TypedDict):
+    points: list[PerformancePoint]
+    """Per model version and window, in time order; windows without labels left out."""
+    truncated: bool
+    """True when a version had more labelled predictions in the range than are read: its
+    earliest windows are missing."""
+
+
 class LiveSnapshot(TypedDict):
     """The pipeline now, as the monitor sees it."""
 
@@ -112,3 +133,8 @@ class MonitorView(Protocol):
     def drift(self) -> list[VersionDrift]: ...
 
     def performance(self) -> list[VersionPerformance]: ...
+
+    async def performance_history(self, start_ms: int, end_ms: int,
+                                  window_ms: int) -> PerformanceHistory:
+        """Figures per window of a past range (ValueError: windows the store cannot cut)."""
+        ...

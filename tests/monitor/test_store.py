@@ -156,6 +156,8 @@ def test_late_labels_join_predictions_by_event_id(store: SqlEventStore) -> None:
     assert [(p.event.event_id, p.event.prediction) for p in store.labelled("2", T0, T0 + 1)] == [
         ("a", 0)]
     assert store.labelled("1", T0 + 1, T0 + 2) == []
+    # A limit keeps the latest, still in event time order.
+    assert [p.event.event_id for p in store.labelled("1", T0, T0 + MINUTE, limit=1)] == ["c"]
 
 
 def test_trigger_firings_are_kept_with_their_evidence(store: SqlEventStore) -> None:

@@ -5,6 +5,7 @@
     GET /api/live         LiveSnapshot
     GET /api/drift        list[VersionDrift]
     GET /api/performance  list[VersionPerformance]
+    GET /api/performance/history  PerformanceHistory: per version and window of a range
     GET /api/events       scored events with their inputs, a page at a time (EventsAnswer)
     GET /api/counts       events per time window and model version (CountsAnswer)
     GET /api/firings      the trigger log (FiringsAnswer)
@@ -81,6 +82,22 @@ def dashboard_router(view: MonitorView) -> APIRouter:
     async def performance() -> JsonResponse:
         """Performance per model version from late labels."""
         return JsonResponse(view.performance())
+
+    @router.get("/api/performance/history")
+    async def performance_history(
+            start: TimeMs, end: TimeMs,
+            window: Annotated[int, Query(ge=1, le=MAX_TIME_MS,
+                                         description="window length in ms")]) -> JsonResponse:
+        """Performance per model version and window of `window` ms (at most 10,000
+        windows) over [start, end), from the labelled predictions in the store."""
+        time_range = TimeRange.of(start, end)
+        params.check_windows(time_range, window)
+        try:
+            history = await view.performance_history(time_range.start_ms, time_range.end_ms,
+                                                     window)
+        except ValueError as error:  # a window the store's rollups cannot be cut into
+            raise BadRequestError(str(error)) from None
+        return JsonResponse(history)
 
     @router.get("/api/events")
     async def events(start: TimeMs, end: TimeMs, model_version: Text = None,

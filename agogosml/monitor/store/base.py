@@ -168,8 +168,11 @@ class EventStore(Protocol):
 
     def add_labels(self, labels: Sequence[Label]) -> None: ...
 
-    def labelled(self, model_version: str, start_ms: int, end_ms: int) -> list[
-        LabelledPrediction]: ...
+    def labelled(self, model_version: str, start_ms: int, end_ms: int,
+                 limit: int | None = None) -> list[LabelledPrediction]:
+        """The version's labelled predictions in the range, in event time order; with a
+        limit, the latest `limit` of them."""
+        ...
 
     def record_firing(self, firing: Firing) -> int: ...
 
@@ -415,17 +418,20 @@ class SqlEventStore(abc.ABC):
                 "arrived_at_ms = excluded.arrived_at_ms"),
                 [(x.event_id, dumps(x.label), x.arrived_at_ms) for x in labels])
 
-    def labelled(self, model_version: str, start_ms: int, end_ms: int) -> list[
-            LabelledPrediction]:
-        """The version's predictions in the window that have a label, in event time order."""
+    def labelled(self, model_version: str, start_ms: int, end_ms: int,
+                 limit: int | None = None) -> list[LabelledPrediction]:
+        """The version's predictions in the window that have a label, in event time order
+        (with a limit: the latest `limit`)."""
         columns = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
+        bounded = " LIMIT ?" if limit is not None else ""
         rows = self._query(
             f"SELECT {columns}, l.label, l.arrived_at_ms FROM events e "  # noqa: S608
             "JOIN labels l ON l.event_id = e.event_id WHERE e.model_version = ? AND "
-            "e.event_time_ms >= ? AND e.event_time_ms < ? ORDER BY e.event_time_ms, e.event_id",
-            [model_version, start_ms, end_ms])
+            "e.event_time_ms >= ? AND e.event_time_ms < ? "
+            f"ORDER BY e.event_time_ms DESC, e.event_id DESC{bounded}",
+            [model_version, start_ms, end_ms, *([] if limit is None else [limit])])
         return [LabelledPrediction(_event(row[:10]), loads(row[10]), int(row[11]))
-                for row in rows]
+                for row in reversed(rows)]
 
     def record_firing(self, firing: Firing) -> int:
         with self._lock, self._transaction() as cursor:
@@ -492,9 +498,10 @@ class AsyncEventStore:
     async def add_labels(self, labels: Sequence[Label]) -> None:
         await asyncio.to_thread(self.store.add_labels, labels)
 
-    async def labelled(self, model_version: str, start_ms: int, end_ms: int) -> list[
-            LabelledPrediction]:
-        return await asyncio.to_thread(self.store.labelled, model_version, start_ms, end_ms)
+    async def labelled(self, model_version: str, start_ms: int, end_ms: int,
+                       limit: int | None = None) -> list[LabelledPrediction]:
+        return await asyncio.to_thread(self.store.labelled, model_version, start_ms, end_ms,
+                                       limit)
 
     async def record_firing(self, firing: Firing) -> int:
         return await asyncio.to_thread(self.store.record_firing, firing)

@@ -49,6 +49,9 @@ class MonitorSettings(MonitorStreamSettings):
     thresholds are calibrated on the reference profile; a live stream is another sample, so
     about 10,000 are seen at the default (bench.drift)."""
     performance_window_s: float = Field(default=3600.0, gt=0)
+    positive_class: str = Field(default="1", min_length=1, max_length=256)
+    """The class live performance is computed for (labels and predictions compared by
+    their class key: booleans "1"/"0", integers as digits, strings as they are)."""
     tick_s: float = Field(default=5.0, gt=0, le=300)
     """How often drift, performance and trigger rules are evaluated."""
     max_versions: int = Field(default=4, ge=1, le=50)

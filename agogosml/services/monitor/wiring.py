@@ -54,7 +54,8 @@ def build_app(settings: MonitorSettings, registry: CollectorRegistry | None = No
         MetricsScraper({name: str(url) for name, url in settings.scrape_urls.items()}),
         Windows(drift_events=settings.drift_window_events,
                 performance_s=settings.performance_window_s),
-        DetectorConfig(arl0=settings.drift_arl0), max_versions=settings.max_versions)
+        DetectorConfig(arl0=settings.drift_arl0), max_versions=settings.max_versions,
+        positive=settings.positive_class)
     backoff = Backoff()
     events = Ingestor(build_source(settings.source, settings, settings.output_stream,
                                    settings.consumer_group), store, backoff,

@@ -14,12 +14,20 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agogosml.monitor.store import AsyncEventStore, Firing, ScoredEvent, SqliteEventStore
+from agogosml.monitor.performance import history_from_store
+from agogosml.monitor.store import (
+    AsyncEventStore,
+    Firing,
+    Label,
+    ScoredEvent,
+    SqliteEventStore,
+)
 from agogosml.monitor.store.base import now_ms
 from agogosml.monitor.view import (
     CalibrationBin,
     FeatureDrift,
     LiveSnapshot,
+    PerformanceHistory,
     VersionDrift,
     VersionPerformance,
 )
@@ -40,6 +48,9 @@ class Dataset:
     now_ms: int
     events: list[ScoredEvent] = field(default_factory=list)
     firings: list[Firing] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
+    """Ground truth 10 minutes late, drawn from each event's own fraud score (so the
+    models are calibrated), for the events older than that."""
 
     def of_version(self, version: str) -> list[ScoredEvent]:
         return [e for e in self.events if e.model_version == version]
@@ -90,6 +101,10 @@ def build_dataset(*, hostile: bool, seed: int = 7) -> Dataset:
             if rng.random() < rate * wave:
                 number += 1
                 data.events.append(_event(rng, number, version, now - second * 1000, hostile))
+    labeller = random.Random(seed + 1)
+    data.labels = [Label(e.event_id, "fraud" if labeller.random() < e.scores["fraud"]
+                         else "legit", e.event_time_ms + 10 * MINUTE)
+                   for e in data.events if e.event_time_ms < now - 10 * MINUTE]
     data.firings = [
         Firing("drift: amount psi > 0.2", now - 95 * MINUTE,
                {"feature": "amount", "psi": 0.27, "model_version": CANARY}, "retrain",
@@ -112,6 +127,7 @@ def build_dataset(*, hostile: bool, seed: int = 7) -> Dataset:
 def open_store(path: Path, data: Dataset) -> SqliteEventStore:
     store = SqliteEventStore(path)
     store.insert_events(data.events)
+    store.add_labels(data.labels)
     for firing in data.firings:
         store.record_firing(firing)
     return store
@@ -232,6 +248,10 @@ class StoreView:
 
     def drift(self) -> list[VersionDrift]:
         return drift_of(self._hostile)
+
+    async def performance_history(self, start_ms: int, end_ms: int,
+                                  window_ms: int) -> PerformanceHistory:
+        return await history_from_store(self._async, start_ms, end_ms, window_ms, "fraud")
 
     def performance(self) -> list[VersionPerformance]:
         return PERFORMANCE

@@ -160,3 +160,37 @@ def test_any_counts_query_answers_windows_or_a_reason(client: httpx.Client,
         assert set(answer) == {"start_ms", "end_ms", "window_ms", "windows", "predictions",
                                "other_predictions"}
         assert len({w["window_start_ms"] for w in answer["windows"]}) <= MAX_WINDOWS
+
+
+def test_performance_history_is_computed_per_window_from_the_labels(
+        client: httpx.Client, dataset: Dataset) -> None:
+    hour = 3_600_000
+    start = (dataset.now_ms - 24 * hour) // hour * hour
+    answer = client.get("/api/performance/history",
+                        params={"start": start, "end": dataset.now_ms, "window": hour})
+    assert answer.status_code == 200, answer.text
+    history = answer.json()
+    assert history["truncated"] is False
+    labelled = {label.event_id: label.label for label in dataset.labels}
+    expected: Counter[tuple[int, str]] = Counter(
+        ((e.event_time_ms - start) // hour * hour + start, e.model_version)
+        for e in dataset.events if e.event_id in labelled and e.event_time_ms >= start)
+    assert {(p["window_start_ms"], p["model_version"]): p["labelled"]
+            for p in history["points"]} == dict(expected)
+    for point in history["points"]:
+        for metric in ("accuracy", "precision", "recall", "roc_auc"):
+            assert point[metric] is None or 0.0 <= point[metric] <= 1.0
+    # The day of the champion at one event a minute: ROC AUC is defined in most hours and
+    # above chance (its labels were drawn from its own scores).
+    champion = [p["roc_auc"] for p in history["points"]
+                if p["model_version"] != CANARY and p["roc_auc"] is not None]
+    assert len(champion) >= 12
+    assert sorted(champion)[len(champion) // 2] > 0.6
+
+
+def test_performance_history_refuses_too_many_windows(client: httpx.Client,
+                                                      dataset: Dataset) -> None:
+    answer = client.get("/api/performance/history",
+                        params={"start": 0, "end": dataset.now_ms, "window": 1})
+    assert answer.status_code == 400
+    assert "windows" in answer.json()["detail"]

@@ -181,3 +181,15 @@ def test_names_from_the_stream_render_as_text_and_run_nothing(
     assert injected == {"pwned": None, "violations": [], "images": ["static/icon.svg"],
                         "scripts": 1, "bold": 0}
     assert browser_page.errors == []
+
+
+def test_history_plots_roc_auc_per_version_from_the_labels(browser_page: BrowserPage,
+                                                          dashboard_url: str) -> None:
+    open_history(browser_page, dashboard_url, "24h")
+    page = browser_page.page
+    plot = page.locator("#panel-history-performance svg.line-chart")
+    plot.wait_for(timeout=TIMEOUT_MS)
+    assert plot.locator("path.line").count() == 2  # the champion and the canary
+    assert page.locator("#panel-history-performance .legend").text_content() == (
+        "version 3version 4")
+    assert browser_page.errors == []

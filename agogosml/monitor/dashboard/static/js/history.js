@@ -156,6 +156,28 @@ function renderFirings({ firings, truncated }) {
   truncated ? el("li", { class: "note", text: "Older firings in this range are not shown." }) : null);
 }
 
+// ROC AUC per model version and window over the range, from the labels in the store.
+async function loadPerformance() {
+  const window = windowFor(state.end - state.start);
+  const history = await getJson("performance/history", { start: state.start, end: state.end, window });
+  const perVersion = new Map();
+  for (const point of history.points) {
+    if (point.roc_auc === null) continue;
+    if (!perVersion.has(point.model_version)) perVersion.set(point.model_version, []);
+    perVersion.get(point.model_version).push([point.window_start_ms, point.roc_auc]);
+  }
+  const series = [...perVersion.keys()].sort().map((version) => ({
+    name: `version ${version}`, color: versionColor(version, PALETTE), points: perVersion.get(version),
+  }));
+  const node = document.querySelector("#panel-history-performance .plot");
+  replace(node, lineChart({
+    series, label: "ROC AUC from late labels over the range", yMax: 1,
+    xDomain: [state.start, state.end], xFormat: (x) => fmtTime(x, state.end - state.start > 86_400_000),
+    yFormat: (y) => fmt(y, 2),
+  }));
+  if (history.truncated) node.append(el("p", { class: "note", text: "The earliest labels of this range are not read." }));
+}
+
 export async function loadHistory() {
   $("history-status").textContent = "";
   try {
@@ -163,6 +185,11 @@ export async function loadHistory() {
   } catch (failure) {
     error(document.querySelector("#panel-history-counts .plot"), failure.message);
     $("history-status").textContent = failure.message;
+  }
+  try {
+    await loadPerformance();
+  } catch (failure) {
+    error(document.querySelector("#panel-history-performance .plot"), failure.message);
   }
   await loadEvents();
 }
