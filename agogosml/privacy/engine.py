@@ -1,0 +1,184 @@
+"""Applies a privacy policy to records: `PolicyEngine(policy, keyring).apply(record)`.
+
+Behaviour a caller relies on:
+- `apply` returns a new top-level dict; nested objects on a policy path are copied, other
+  values are shared with the input, which is never modified.
+- Fields the policy does not name follow `policy.default`: kept, or dropped (an allow-list;
+  a nested object then keeps only the named fields under it).
+- A dotted path ("customer.email") addresses a field of a nested object. A missing field is
+  skipped. A path running through a value that is not an object (a list, a string) refuses
+  the record: the policy's view of the record is wrong, so passing it on would be unsafe.
+- null stays null under every action but drop (nothing to protect).
+- redact, drop, keep and encrypt take any JSON value (encrypt round-trips its type).
+  mask, pseudonymize and scan work on text: strings as they are, numbers and booleans as
+  their JSON text ("12", "true"); an object or a list refuses the record.
+- Refusals raise PolicyError naming the field; `apply` raises nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import orjson
+
+from agogosml.privacy.actions import Pseudonymizer, encrypt_value, mask
+from agogosml.privacy.errors import PolicyError, PrivacyError
+from agogosml.privacy.keys import Keyring
+from agogosml.privacy.policy import (
+    EncryptRule,
+    KeepRule,
+    MaskRule,
+    Policy,
+    PseudonymizeRule,
+    RedactRule,
+    Rule,
+    ScanRule,
+)
+from agogosml.privacy.recognizers import Span, StructuredAnalyzer, resolve
+
+
+class Analyzer(Protocol):
+    """Finds entities in free text: the structured recognizers, later an NER model."""
+
+    def analyze(self, text: str) -> Sequence[Span]: ...
+
+
+class _Drop:
+    """Marks a field to leave out of the result."""
+
+
+DROP = _Drop()
+Transform = Callable[[Any, str], Any]
+# A compiled policy: field name -> transform, or the subtree for a nested object.
+Tree = dict[str, "Transform | Tree"]
+
+
+def as_text(value: Any, path: str, action: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return orjson.dumps(value).decode("ascii")
+    raise PolicyError(f"field {path}: cannot {action} a {type(value).__name__}")
+
+
+class Scanner:
+    """Replaces each entity the analyzers find in a text by "<ENTITY>"."""
+
+    def __init__(self, analyzers: Sequence[Analyzer], rule: ScanRule) -> None:
+        self._analyzers = analyzers
+        self._entities = rule.entities
+        self._min_score = rule.min_score
+
+    def __call__(self, text: str) -> str:
+        spans = resolve(
+            span
+            for analyzer in self._analyzers
+            for span in analyzer.analyze(text)
+            if span.score >= self._min_score
+            and (self._entities is None or span.entity in self._entities)
+        )
+        if not spans:
+            return text
+        pieces: list[str] = []
+        cursor = 0
+        for span in spans:
+            pieces += (text[cursor : span.start], f"<{span.entity}>")
+            cursor = span.end
+        pieces.append(text[cursor:])
+        return "".join(pieces)
+
+
+class PolicyEngine:
+    """A policy compiled once, with its keys and analyzers, applied per record."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        keyring: Keyring | None = None,
+        analyzers: Iterable[Analyzer] | None = None,
+    ) -> None:
+        self._policy = policy
+        self._keyring = keyring or Keyring()
+        self._analyzers: tuple[Analyzer, ...] = (
+            (StructuredAnalyzer(),) if analyzers is None else tuple(analyzers)
+        )
+        if policy.needs("pseudonymize") and not self._keyring.has_pseudonym_key:
+            raise PolicyError("the policy pseudonymizes fields; the keyring has no pseudonym key")
+        if policy.needs("encrypt") and self._keyring.current_key_id is None:
+            raise PolicyError("the policy encrypts fields but the keyring has no current key")
+        self._keep_others = policy.default == "keep"
+        self._tree: Tree = {}
+        for path, rule in policy.fields.items():
+            node = self._tree
+            *parents, leaf = path.split(".")
+            for part in parents:
+                child = node.setdefault(part, {})
+                assert isinstance(child, dict)  # Policy refuses a path inside another
+                node = child
+            node[leaf] = self._transform(rule)
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    def _transform(self, rule: Rule) -> Transform:
+        if isinstance(rule, KeepRule):
+            return lambda value, path: value
+        if isinstance(rule, RedactRule):
+            placeholder = rule.placeholder
+            return lambda value, path: None if value is None else placeholder
+        if isinstance(rule, MaskRule):
+            keep_last, mask_char = rule.keep_last, rule.mask_char
+            return lambda value, path: (
+                None if value is None else mask(as_text(value, path, "mask"), keep_last, mask_char)
+            )
+        if isinstance(rule, PseudonymizeRule):
+            pseudonym = Pseudonymizer(self._keyring.pseudonym_key(), rule.prefix)
+            return lambda value, path: (
+                None if value is None else pseudonym(as_text(value, path, "pseudonymize"))
+            )
+        if isinstance(rule, EncryptRule):
+            return self._encrypt
+        if isinstance(rule, ScanRule):
+            scan = Scanner(self._analyzers, rule)
+            return lambda value, path: None if value is None else scan(as_text(value, path, "scan"))
+        return lambda value, path: DROP
+
+    def _encrypt(self, value: Any, path: str) -> Any:
+        if value is None:
+            return None
+        try:
+            return encrypt_value(value, self._keyring)
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            raise PolicyError(f"field {path}: cannot encrypt this value ({exc})") from None
+        except PrivacyError as exc:  # the current key was destroyed after the engine started
+            raise PolicyError(f"field {path}: {exc}") from None
+
+    def apply(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The record with the policy applied; PolicyError naming the field if it cannot be."""
+        if not isinstance(record, Mapping):
+            raise PolicyError(f"record: expected an object, got a {type(record).__name__}")
+        return self._apply(record, self._tree, "")
+
+    def _apply(self, record: Mapping[str, Any], tree: Tree, prefix: str) -> dict[str, Any]:
+        result: dict[str, Any] = dict(record) if self._keep_others else {}
+        for name, node in tree.items():
+            if name not in record:
+                continue
+            value = record[name]
+            path = prefix + name
+            if isinstance(node, dict):
+                if not isinstance(value, Mapping):
+                    raise PolicyError(
+                        f"field {path}: the policy names fields inside it, but it is a "
+                        f"{type(value).__name__}, not an object"
+                    )
+                result[name] = self._apply(value, node, path + ".")
+                continue
+            new = node(value, path)
+            if new is DROP:
+                result.pop(name, None)
+            else:
+                result[name] = new
+        return result
