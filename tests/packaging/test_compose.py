@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import tempfile
 import tomllib
 from pathlib import Path, PurePosixPath
-from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -25,7 +25,11 @@ from prometheus_client import CollectorRegistry
 from agogosml.localstack.stack import pipeline_env
 from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
 from agogosml.modelloop.http import RetrainServerSettings
+from agogosml.modelloop.profile import ReferenceProfile
 from agogosml.monitor.drift import metrics as drift_metrics
+from agogosml.monitor.references import ReferenceProfiles
+from agogosml.monitor.state import MonitorState
+from agogosml.monitor.store import AsyncEventStore, SqliteEventStore
 from agogosml.monitor.triggers.rules import RetrainConfig, load_rules
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.input_reader.metrics import ReaderMetrics
@@ -323,15 +327,20 @@ def registered_series() -> set[str]:
     WriterMetrics(registry)
     # The monitor's come from its state at scrape time: with nothing watched yet, its drift
     # families (named in agogosml.monitor.drift.metrics, gauges) do not appear.
-    idle = SimpleNamespace(events_counts=SimpleNamespace(stored=0, skipped=0, store_failures=0),
-                           labels_counts=SimpleNamespace(stored=0, skipped=0,
-                                                         store_failures=0),
-                           watches={}, performance=list)
-    registry.register(MonitorCollector(idle))  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteEventStore(Path(folder) / "events.db")
+        idle = MonitorState(AsyncEventStore(store), ReferenceProfiles(_no_profile))
+        registry.register(MonitorCollector(idle))
+        families = list(registry.collect())
+        store.close()
     drift = {drift_metrics.SCORE, drift_metrics.PVALUE, drift_metrics.DETECTOR_LEVEL,
              drift_metrics.DETECTOR_ALARMS}
-    return drift | {family.name + suffix for family in registry.collect()
+    return drift | {family.name + suffix for family in families
                     for suffix in _SUFFIXES[family.type]}
+
+
+def _no_profile(model_name: str, model_version: str) -> ReferenceProfile:
+    raise LookupError(f"{model_name} {model_version}")
 
 
 def _panels() -> list[dict[str, Any]]:
