@@ -87,7 +87,7 @@ def find_ibans(text: str) -> list[Span]:
     return spans
 
 
-_CARD = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d]|[.,]\d)")
+_CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,}(?!\d)")
 _CARD_PREFIXES: tuple[tuple[str, str, frozenset[int]], ...] = (
     # (lowest prefix, highest prefix, lengths): Visa, Mastercard, Amex, Discover, JCB, Diners,
     # UnionPay, Maestro.
@@ -130,12 +130,35 @@ def card_issuer_known(digits: str) -> bool:
 def find_cards(text: str) -> list[Span]:
     spans = []
     for match in _CARD.finditer(text):
-        candidate = match.group()
-        if "-" in candidate and " " in candidate:
-            continue  # mixed separators: a list of numbers, not one card
-        digits = candidate.replace(" ", "").replace("-", "")
-        if card_issuer_known(digits) and luhn_valid(digits):
-            spans.append(Span(match.start(), match.end(), "CREDIT_CARD", 0.95))
+        spans.extend(_cards_in(match.group(), match.start()))
+    return spans
+
+
+_DIGIT_GROUP = re.compile(r"\d+")
+
+
+def _cards_in(candidate: str, offset: int) -> list[Span]:
+    """Cards among a run of digit groups: the run may join a card to a neighbouring number
+    ("4111 1111 1111 1111 2"), so windows of whole groups are tried, longest first."""
+    groups = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(candidate)]
+    spans, first = [], 0
+    while first < len(groups):
+        # At most 19 digits, so at most 19 groups per window: linear in the run's length.
+        limit, count = first, 0
+        while limit < len(groups) and count + groups[limit][1] - groups[limit][0] <= 19:
+            count += groups[limit][1] - groups[limit][0]
+            limit += 1
+        for last in range(limit - 1, first - 1, -1):
+            start, end = groups[first][0], groups[last][1]
+            window = candidate[start:end]
+            if "-" in window and " " in window:
+                continue  # mixed separators: a list of numbers, not one card
+            digits = window.replace(" ", "").replace("-", "")
+            if 13 <= len(digits) <= 19 and card_issuer_known(digits) and luhn_valid(digits):
+                spans.append(Span(offset + start, offset + end, "CREDIT_CARD", 0.95))
+                first = last
+                break
+        first += 1
     return spans
 
 
