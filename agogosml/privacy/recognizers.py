@@ -87,7 +87,7 @@ def find_ibans(text: str) -> list[Span]:
     return spans
 
 
-_CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,}(?!\d)")
+_CARD = re.compile(r"(?<![\d+])\d(?:[ -]?\d){12,}(?!\d)")
 _CARD_PREFIXES: tuple[tuple[str, str, frozenset[int]], ...] = (
     # (lowest prefix, highest prefix, lengths): Visa, Mastercard, Amex, Discover, JCB, Diners,
     # UnionPay, Maestro.
