@@ -2,8 +2,10 @@
 
 Each recognizer returns `Span`s (start, end, entity, score) over a text. Identifiers with a
 check digit are reported only when the check passes: an IBAN failing mod-97, a card number
-failing Luhn or with no known issuer prefix, a BSN failing the 11-test are not reported at
-all (not even as a generic number). Scores say how sure the format alone makes us:
+failing Luhn or with no known issuer prefix, a BSN failing the 11-test are never reported as
+that identifier. Their digits may still match a less certain recognizer on its own terms:
+the digit groups of a bad IBAN or a 13-15 digit bad card can read as a PHONE, a bad bare BSN
+as a bare US_SSN. Scores say how sure the format alone makes us:
 
     EMAIL 0.9 | IBAN 0.95 | CREDIT_CARD 0.95 | US_SSN 0.85 with separators, 0.3 bare
     NL_BSN 0.6 bare, 0.7 dotted | PHONE 0.75 with +country, 0.65 with (area),

@@ -249,3 +249,26 @@ def test_scanned_text_never_keeps_an_embedded_entity(before: str, after: str) ->
     text = f"{before} {card} {after}"
     engine = PolicyEngine(Policy.from_yaml("fields: {t: scan}"))
     assert card not in engine.apply({"t": text})["t"]
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [({"iban": "\ud800"}, "iban"), ({"iban": 2**70}, "iban"), ({"iban": {"k": 2**65}}, "iban")],
+)
+def test_values_json_cannot_carry_are_refused_by_encrypt(
+    engine: PolicyEngine, record: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(PolicyError, match=f"field {field}: cannot encrypt"):
+        engine.apply(record)
+
+
+def test_lone_surrogates_are_still_protected_by_text_actions(engine: PolicyEngine) -> None:
+    out = engine.apply({"email": "\ud800x", "card": "\ud800abcdef", "notes": "\ud800 a@b.io"})
+    assert out["email"].startswith("ps_")
+    assert out["card"] == "###cdef"
+    assert out["notes"] == "\ud800 <EMAIL>"
+
+
+def test_a_record_that_is_not_an_object_is_refused(engine: PolicyEngine) -> None:
+    with pytest.raises(PolicyError, match="record"):
+        engine.apply([1, 2])  # type: ignore[arg-type]

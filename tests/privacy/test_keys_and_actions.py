@@ -141,3 +141,22 @@ def test_the_pseudonym_key_must_not_be_an_encryption_key() -> None:
     key = os.urandom(32)
     with pytest.raises(PolicyError, match="differ"):
         Keyring(pseudonym_key=key, encryption_keys={"k": key})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("- a list", "expected a mapping"),
+        ("pseudonym_keys: x", "unknown entries"),
+        ("encryption_keys: [x]", "encryption_keys must be a mapping"),
+        ("encryption_keys: {k: 'AAAA'}", "key k: 3 bytes"),
+        ("{", "cannot read"),
+    ],
+)
+def test_bad_keyring_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text(content)
+    with pytest.raises(PolicyError, match=message):
+        Keyring.from_file(path)
+    with pytest.raises(PolicyError, match="cannot read"):
+        Keyring.from_file(tmp_path / "missing.yaml")
