@@ -5,4 +5,5 @@
 - `recognizers`: validated structured recognizers (email, phone, IBAN, card, US SSN, NL BSN).
 - `actions`: mask, HMAC pseudonyms, AES-256-GCM tokens and their decryption.
 - `keys`: the `Keyring` (pseudonym key, encryption keys by id, `destroy` for crypto-shredding).
+- `lineage`: which training runs used a data subject's records (a separate part of issue 11).
 """

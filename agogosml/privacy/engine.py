@@ -5,9 +5,10 @@ Behaviour a caller relies on:
   values are shared with the input, which is never modified.
 - Fields the policy does not name follow `policy.default`: kept, or dropped (an allow-list;
   a nested object then keeps only the named fields under it).
-- A dotted path ("customer.email") addresses a field of a nested object. A missing field is
-  skipped. A path running through a value that is not an object (a list, a string) refuses
-  the record: the policy's view of the record is wrong, so passing it on would be unsafe.
+- A dotted path ("customer.email") addresses a field of a nested object (so a key that
+  itself contains a dot cannot be named). A missing field is skipped. A path running
+  through a value that is not an object (a list, a string) refuses the record: the
+  policy's view of the record is wrong, so passing it on would be unsafe.
 - null stays null under every action but drop (nothing to protect).
 - redact, drop, keep and encrypt take any JSON value (encrypt round-trips its type).
   mask, pseudonymize and scan work on text: strings as they are, numbers and booleans as
