@@ -2,13 +2,14 @@
 (issue 11's target: under 1 s).
 
 Run with `python -m bench.lineage [--runs R] [--subjects-per-run S] [--population P]`.
-Each backend gets a fresh index filled through the real API: R training runs
-(`record_run`, one transaction each) of S subjects drawn from P pseudonyms (shaped like
-agogosml.privacy's: a prefix and 26 base32 characters), each run registered as a model
-version. Then `versions_for` for random subjects, timed one by one (median, p99, max).
-The default is 200 runs x 50,000 subjects = 10,000,000 rows. PostgreSQL runs when a
-server is available (AGOGOSML_BENCH_POSTGRES, or Debian's binaries: a throwaway server with
-fsync on); `--backends sqlite` leaves it out.
+Each backend gets a fresh index with R training runs and their model versions recorded
+through the API, their subjects (S per run, drawn from P pseudonyms shaped like
+agogosml.privacy's) loaded in key order with executemany (SQLite) or COPY (PostgreSQL).
+Then one more run of S subjects through `record_run` (what each training adds), and
+`versions_for` for random subjects, timed one by one (median, p99, max). The default is
+200 runs x 50,000 subjects = 10,000,000 rows. PostgreSQL runs when a server is available
+(AGOGOSML_BENCH_POSTGRES, or Debian's binaries: a throwaway server with fsync on);
+`--backends sqlite` leaves it out.
 """
 
 from __future__ import annotations
