@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -109,3 +111,21 @@ def test_an_index_at_version_zero_is_brought_up_to_date(
     upgraded = open_index(location)
     assert upgraded.schema_version() == CURRENT_VERSION
     assert upgraded.record_run("run-a", "fraud", "sha256:aaa", ["p1"]) == 1
+
+
+def test_two_processes_recording_the_same_run_at_once_store_it_once(
+        open_index: IndexFactory, new_location: Callable[[], str]) -> None:
+    location = new_location()
+    writers = [open_index(location), open_index(location)]  # two connections, as two trainers
+    subjects = [f"ps_{i:05d}" for i in range(2_000)]
+    start = threading.Barrier(len(writers))
+
+    def record(index: SqlLineageIndex) -> int:
+        start.wait()
+        return index.record_run("run-a", "fraud", "sha256:aaa", subjects)
+
+    with ThreadPoolExecutor(len(writers)) as pool:
+        stored = sorted(pool.map(record, writers))
+
+    assert stored == [0, len(subjects)]
+    assert [r.run_id for r in writers[0].runs_for("ps_01999")] == ["run-a"]
