@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from agogosml.errors import BadRequestError
 from agogosml.privacy.errors import PrivacyError
+
+if TYPE_CHECKING:  # pandas only where training runs: `agogosml gdpr` works without it
+    import pandas as pd
 
 MAX_SUBJECT_CHARS = 128
 
