@@ -8,6 +8,7 @@ import pytest
 
 from agogosml.monitor.store import CURRENT_VERSION, MIGRATIONS, Firing, Label, Retention
 from agogosml.monitor.store.base import SqlEventStore
+from agogosml.sqldb.schema import SchemaTooNewError
 from tests.monitor.test_store import HOUR, MINUTE, T0, event
 
 Factory = Callable[..., SqlEventStore]
@@ -50,5 +51,5 @@ def test_a_store_newer_than_the_code_is_refused(
     with store._transaction() as cursor:
         cursor.execute(store._sql("INSERT INTO schema_version (version, name, applied_at_ms) "
                                   "VALUES (?, ?, ?)"), (CURRENT_VERSION + 1, "future", T0))
-    with pytest.raises(RuntimeError, match="newer than this code"):
+    with pytest.raises(SchemaTooNewError, match="newer than this code"):
         make_store(location)

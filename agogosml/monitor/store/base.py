@@ -16,10 +16,7 @@ longer than the pipeline's redelivery horizon (hours, not days).
 
 from __future__ import annotations
 
-import abc
 import asyncio
-import contextlib
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,12 +24,8 @@ from typing import Any, Protocol, TypeAlias
 
 import orjson
 
-from agogosml.monitor.store.migrations import (
-    CURRENT_VERSION,
-    MIGRATIONS,
-    SCHEMA_VERSION_TABLE,
-    statements,
-)
+from agogosml.monitor.store.migrations import SCHEMA
+from agogosml.sqldb.database import Connection, SqlDatabase
 
 Json: TypeAlias = Any
 """A JSON value: None, bool, int (64-bit), float (finite), str, list or dict with str keys."""
@@ -210,77 +203,15 @@ def numeric_scores(scores: Json) -> dict[str, float]:
             if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
-class SqlEventStore(abc.ABC):
-    """`EventStore` over a DB-API connection in autocommit mode."""
+class SqlEventStore(SqlDatabase):
+    """`EventStore` over one backend connection (see agogosml.sqldb)."""
 
-    dialect: str
+    schema = SCHEMA
 
-    def __init__(self, retention: Retention | None, schema_version: int | None) -> None:
+    def __init__(self, connection: Connection, retention: Retention | None = None,
+                 schema_version: int | None = None) -> None:
         self.retention = retention or Retention()
-        self._lock = threading.RLock()
-        try:
-            self._migrate(CURRENT_VERSION if schema_version is None else schema_version)
-        except BaseException:
-            self.close()
-            raise
-
-    # What a backend provides.
-
-    @abc.abstractmethod
-    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
-        """A write transaction; yields a cursor."""
-
-    @abc.abstractmethod
-    def _cursor(self) -> Any:
-        """A cursor for reads outside a transaction."""
-
-    @abc.abstractmethod
-    def close(self) -> None: ...
-
-    def _sql(self, query: str) -> str:
-        return query
-
-    def _lock_schema(self, cursor: Any) -> None:
-        """Holds off other processes migrating the same store until the transaction ends
-        (SQLite's BEGIN IMMEDIATE already does)."""
-        del cursor
-
-    # Shared implementation.
-
-    def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            cursor = self._cursor()
-            try:
-                cursor.execute(self._sql(query), tuple(params))
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-
-    def _migrate(self, target: int) -> None:
-        with self._lock:
-            with self._transaction() as cursor:
-                cursor.execute(SCHEMA_VERSION_TABLE)
-            current = self.schema_version()
-            if current > CURRENT_VERSION:
-                raise RuntimeError(f"the store's schema is version {current}, newer than this "
-                                   f"code's {CURRENT_VERSION}: upgrade agogosml")
-            for migration in MIGRATIONS:
-                if not current < migration.version <= target:
-                    continue
-                with self._transaction() as cursor:
-                    self._lock_schema(cursor)
-                    cursor.execute("SELECT MAX(version) FROM schema_version")
-                    if (cursor.fetchone()[0] or 0) >= migration.version:
-                        continue  # another process applied it meanwhile
-                    for statement in statements(migration, self.dialect):
-                        cursor.execute(statement)
-                    cursor.execute(self._sql(
-                        "INSERT INTO schema_version (version, name, applied_at_ms) "
-                        "VALUES (?, ?, ?)"), (migration.version, migration.name, now_ms()))
-
-    def schema_version(self) -> int:
-        [(version,)] = self._query("SELECT MAX(version) FROM schema_version")
-        return int(version or 0)
+        super().__init__(connection, schema_version)
 
     def insert_events(self, events: Sequence[ScoredEvent]) -> int:
         if not events:
@@ -453,12 +384,6 @@ class SqlEventStore(abc.ABC):
             f"FROM firings WHERE {where} ORDER BY fired_at_ms, id", params)
         return [Firing(rule, int(at), loads(evidence), action, outcome, int(id_))
                 for id_, rule, at, evidence, action, outcome in rows]
-
-    def __enter__(self) -> SqlEventStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class AsyncEventStore:

@@ -1,9 +1,5 @@
-"""The store's schema, as numbered migrations applied in order.
-
-`schema_version` holds one row per applied migration. Opening a store applies every migration
-newer than its latest row, each in its own transaction with its row, so an older store is
-brought up to date and a failed migration leaves the store at the version before it. A
-migration is never edited once released: a change is a new, higher-numbered one.
+"""The event store's schema, as numbered migrations (agogosml.sqldb.schema says how they
+are applied); its version table is `schema_version`.
 
 Times are integer milliseconds since the epoch. JSON columns are TEXT holding compact JSON,
 the same on both backends (the store reads them back; queries filter on the plain columns).
@@ -12,15 +8,7 @@ the same on both backends (the store reads them back; queries filter on the plai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
+from agogosml.sqldb.schema import Migration, Schema
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, labels and trigger firings", (
@@ -70,18 +58,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     )),
 )
 
-CURRENT_VERSION = MIGRATIONS[-1].version
-
-SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    applied_at_ms BIGINT NOT NULL)"""
-
-AUTO_ID = {
-    "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
-    "postgres": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-}
-
-
-def statements(migration: Migration, dialect: str) -> list[str]:
-    return [s.replace("{id}", AUTO_ID[dialect]) for s in migration.statements]
+SCHEMA = Schema("the event store", "schema_version", MIGRATIONS)
+CURRENT_VERSION = SCHEMA.current

@@ -8,15 +8,12 @@ can be shared between threads (the HTTP router runs them in worker threads).
 
 from __future__ import annotations
 
-import abc
-import contextlib
-import threading
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from agogosml.privacy.lineage.schema import CURRENT_VERSION, MIGRATIONS, VERSION_TABLE, statements
+from agogosml.privacy.lineage.schema import SCHEMA
 from agogosml.privacy.lineage.subjects import LineageError, check_identifier, check_subject
+from agogosml.sqldb.database import Connection, SqlDatabase, now_ms
 
 SQLITE_URL = "sqlite:///"
 
@@ -59,79 +56,19 @@ class LineageIndex(Protocol):
     def close(self) -> None: ...
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
+class SqlLineageIndex(SqlDatabase):
+    """`LineageIndex` over one backend connection (see agogosml.sqldb)."""
 
+    schema = SCHEMA
 
-class SqlLineageIndex(abc.ABC):
-    dialect: str
+    def __init__(self, connection: Connection, schema_version: int | None = None) -> None:
+        super().__init__(connection, schema_version)
 
-    def __init__(self, schema_version: int | None = None) -> None:
-        self._lock = threading.RLock()
-        try:
-            self._migrate(CURRENT_VERSION if schema_version is None else schema_version)
-        except BaseException:
-            self.close()
-            raise
-
-    # What a backend provides.
-
-    @abc.abstractmethod
-    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
-        """A write transaction; yields a cursor."""
-
-    @abc.abstractmethod
-    def _cursor(self) -> Any: ...
-
-    @abc.abstractmethod
     def _insert_subjects(self, cursor: Any, run_key: int, subjects: Sequence[str]) -> None:
         """Stores `subjects` (unique) for a run that has none yet, inside the transaction."""
-
-    @abc.abstractmethod
-    def close(self) -> None: ...
-
-    def _sql(self, query: str) -> str:
-        return query
-
-    def _lock_schema(self, cursor: Any) -> None:
-        del cursor
-
-    # Shared implementation.
-
-    def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            cursor = self._cursor()
-            try:
-                cursor.execute(self._sql(query), tuple(params))
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-
-    def _migrate(self, target: int) -> None:
-        with self._lock:
-            with self._transaction() as cursor:
-                cursor.execute(VERSION_TABLE)
-            current = self.schema_version()
-            if current > CURRENT_VERSION:
-                raise LineageError(f"the lineage index's schema is version {current}, newer "
-                                   f"than this code's {CURRENT_VERSION}: upgrade agogosml")
-            for migration in MIGRATIONS:
-                if not current < migration.version <= target:
-                    continue
-                with self._transaction() as cursor:
-                    self._lock_schema(cursor)
-                    cursor.execute("SELECT MAX(version) FROM lineage_schema_version")
-                    if (cursor.fetchone()[0] or 0) >= migration.version:
-                        continue  # another process applied it meanwhile
-                    for statement in statements(migration, self.dialect):
-                        cursor.execute(statement)
-                    cursor.execute(self._sql(
-                        "INSERT INTO lineage_schema_version (version, name, applied_at_ms) "
-                        "VALUES (?, ?, ?)"), (migration.version, migration.name, _now_ms()))
-
-    def schema_version(self) -> int:
-        [(version,)] = self._query("SELECT MAX(version) FROM lineage_schema_version")
-        return int(version or 0)
+        cursor.executemany(self._sql("INSERT INTO lineage_subjects (subject, run_key) "
+                                     "VALUES (?, ?)"),
+                           ((subject, run_key) for subject in subjects))
 
     def record_run(self, run_id: str, model_name: str, dataset_digest: str,
                    subjects: Iterable[str]) -> int:
@@ -144,7 +81,7 @@ class SqlLineageIndex(abc.ABC):
             cursor.execute(self._sql(
                 "INSERT INTO lineage_runs (run_id, model_name, dataset_digest, recorded_at_ms) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING RETURNING run_key"),
-                (run_id, model_name, dataset_digest, _now_ms()))
+                (run_id, model_name, dataset_digest, now_ms()))
             inserted = cursor.fetchone()
             if inserted is None:
                 cursor.execute(self._sql(

@@ -7,12 +7,7 @@ A migration is never edited once released: a change is a new, higher-numbered on
 
 from __future__ import annotations
 
-from agogosml.monitor.store.migrations import AUTO_ID, Migration
-
-VERSION_TABLE = """CREATE TABLE IF NOT EXISTS lineage_schema_version (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    applied_at_ms BIGINT NOT NULL)"""
+from agogosml.sqldb.schema import Migration, Schema
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, their registered versions and their subjects", (
@@ -38,14 +33,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     )),
 )
 
-CURRENT_VERSION = MIGRATIONS[-1].version
-
 # SQLite stores a WITHOUT ROWID table as its primary key's B-tree alone: no second copy of
 # every subject in a separate index.
 WITHOUT_ROWID = {"sqlite": " WITHOUT ROWID", "postgres": ""}
 
-
-def statements(migration: Migration, dialect: str) -> list[str]:
-    return [s.replace("{id}", AUTO_ID[dialect]).replace("{without_rowid}",
-                                                        WITHOUT_ROWID[dialect])
-            for s in migration.statements]
+SCHEMA = Schema("the lineage index", "lineage_schema_version", MIGRATIONS,
+                {"without_rowid": WITHOUT_ROWID})
+CURRENT_VERSION = SCHEMA.current
