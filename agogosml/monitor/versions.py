@@ -75,12 +75,18 @@ class VersionWatch:
     events: int = 0
     features: deque[dict[str, Any]] = field(init=False)
     probabilities: deque[float] = field(init=False)
+    _revision: int = field(init=False, default=0)
+    """Bumped by every change; the window's tests are computed once per revision, however
+    many readers (ticks, scrapes, the dashboard) ask."""
+    _summary_of: tuple[int, WindowReport | None, VersionDrift] | None = field(
+        init=False, default=None)
 
     def __post_init__(self) -> None:
         self.features = deque(maxlen=self.window_events)
         self.probabilities = deque(maxlen=self.window_events)
 
     def set_profile(self, profile: ReferenceProfile | None, state: str) -> None:
+        self._revision += 1
         self.profile_state = state
         if profile is None or self.profile is not None:
             return
@@ -93,6 +99,7 @@ class VersionWatch:
         """Feed a version's events in order; return the detector alarms they raised."""
         rows = [event.features if isinstance(event.features, dict) else {} for event in events]
         probabilities = [_probability(event.scores, self.positive) for event in events]
+        self._revision += 1
         self.features.extend(rows)
         self.probabilities.extend(probabilities)
         self.events += len(events)
@@ -105,21 +112,28 @@ class VersionWatch:
                                         _probability_array(probabilities)))
 
     def window_report(self) -> WindowReport | None:
-        if self.profile is None or not self.features:
-            return None
-        frame = pd.DataFrame.from_records(list(self.features))
-        return window_drift(self.profile, frame, _probability_array(list(self.probabilities)))
+        return self._summary()[0]
 
     def view(self) -> VersionDrift:
-        report = self.window_report()
-        features: list[FeatureDrift] = []
-        if report is not None and self.profile is not None:
-            features = self._features(report, self.profile)
-        return VersionDrift(model_name=self.model_name, model_version=self.model_version,
-                            profile=self.profile_state, events=self.events,
-                            window_events=len(self.features), features=features)
+        return self._summary()[1]
 
-    def _features(self, report: WindowReport, profile: ReferenceProfile) -> list[FeatureDrift]:
+    def _summary(self) -> tuple[WindowReport | None, VersionDrift]:
+        if self._summary_of is None or self._summary_of[0] != self._revision:
+            report: WindowReport | None = None
+            features: list[FeatureDrift] = []
+            if self.profile is not None and self.features:
+                frame = pd.DataFrame.from_records(list(self.features))
+                report = window_drift(self.profile, frame,
+                                      _probability_array(list(self.probabilities)))
+                features = self._features(report, self.profile, frame)
+            view = VersionDrift(model_name=self.model_name, model_version=self.model_version,
+                                profile=self.profile_state, events=self.events,
+                                window_events=len(self.features), features=features)
+            self._summary_of = (self._revision, report, view)
+        return self._summary_of[1], self._summary_of[2]
+
+    def _features(self, report: WindowReport, profile: ReferenceProfile,
+                  frame: pd.DataFrame) -> list[FeatureDrift]:
         levels: dict[str, float] = {}
         alarms: dict[str, int] = {}
         if self.detector is not None:
@@ -127,7 +141,6 @@ class VersionWatch:
                 levels[name] = max(levels.get(name, 0.0), level)
             for (name, _), count in self.detector.alarm_totals().items():
                 alarms[name] = alarms.get(name, 0) + count
-        frame = pd.DataFrame.from_records(list(self.features))
         out: list[FeatureDrift] = []
         for name, numeric in sorted(report.numeric.items()):
             num_profile = profile.numeric[name]

@@ -4,31 +4,17 @@ model's inputs beside its prediction, and never a personal field of the transact
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import mlflow
 import orjson
 import pytest
 
 from agogosml.demo.data import FEATURES, PERSONAL_FIELDS, events
-from agogosml.localstack.broker import KafkaBroker
 from tests.conftest import Registry
-from tests.e2e.conftest import Pipeline, build_pipeline
+from tests.e2e.conftest import Pipeline
 from tests.kafka_helpers import TopicReader, create_topics, ids, produce_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="function")]
-
-
-@pytest.fixture
-def trio(kafka: KafkaBroker, mlflow_registry: Registry, topic_prefix: str,
-         schema_path: Path, tmp_path: Path) -> Iterator[Pipeline]:
-    running = build_pipeline(kafka.bootstrap, mlflow_registry, topic_prefix, schema_path,
-                             tmp_path)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def model_inputs(registry: Registry) -> list[str]:
@@ -39,16 +25,16 @@ def model_inputs(registry: Registry) -> list[str]:
 
 
 async def test_scored_events_carry_the_models_inputs_and_nothing_personal(
-        trio: Pipeline, mlflow_registry: Registry) -> None:
+        pipeline: Pipeline, mlflow_registry: Registry) -> None:
     items = {item["transaction_id"]: item for item in events(300, seed=103)}
     inputs = model_inputs(mlflow_registry)
     assert sorted(inputs) == sorted(FEATURES), "the demo model takes exactly its features"
-    await create_topics(trio.bootstrap, [trio.input_topic, trio.output_topic,
-                                         trio.deadletter_topic])
-    await asyncio.to_thread(trio.start)
-    await produce_json(trio.bootstrap, trio.input_topic, items.values())
+    await create_topics(pipeline.bootstrap, [pipeline.input_topic, pipeline.output_topic,
+                                         pipeline.deadletter_topic])
+    await asyncio.to_thread(pipeline.start)
+    await produce_json(pipeline.bootstrap, pipeline.input_topic, items.values())
 
-    async with TopicReader(trio.bootstrap, trio.output_topic) as output:
+    async with TopicReader(pipeline.bootstrap, pipeline.output_topic) as output:
         records = await output.until(lambda r: ids(r) >= items.keys(), 120,
                                      "every transaction scored")
 
