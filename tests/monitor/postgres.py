@@ -59,11 +59,7 @@ class PostgresServer:
             shutil.chown(self.socket_dir, "postgres", "postgres")
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
                   "-A", "trust", "--no-locale", "-E", "UTF8")
-        options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
-                   f"-c fsync={'on' if self.fsync else 'off'}")
-        # -w: pg_ctl returns once the server accepts connections (or fails after -t).
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                  "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start")
+        self._pg_ctl("start")
         self.started = True
 
     def conninfo(self, database: str = "postgres") -> str:
@@ -75,6 +71,18 @@ class PostgresServer:
         with psycopg.connect(self.conninfo(), autocommit=True) as connection:
             connection.execute(f"CREATE DATABASE {name}")  # a generated identifier
         return self.conninfo(name)
+
+    def _pg_ctl(self, action: str) -> None:
+        options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
+                   f"-c fsync={'on' if self.fsync else 'off'}")
+        # -w: pg_ctl returns once the server accepts connections (or fails after -t).
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
+                  "-o", options, "-m", "fast", "-w", "-t", str(START_TIMEOUT_S), action)
+
+    def restart(self) -> None:
+        """Stops the server (its clients' connections are cut) and starts it again, data
+        kept: what a failover or a pod restart does to the store."""
+        self._pg_ctl("restart")
 
     def stop(self) -> None:
         if self.started:
