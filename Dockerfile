@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # agogosml's service images: one target per service (agogosml/services/registry.py).
 #   target          image                    installs                 port
-#   input-reader    agogosml-input-reader    requirements/core.txt    8002
+#   input-reader    agogosml-input-reader    requirements/reader.txt  8002
 #   app             agogosml-app             requirements/app.txt     8000
 #   output-writer   agogosml-output-writer   requirements/core.txt    8001
 #   monitor         agogosml-monitor         requirements/monitor.txt 8005
@@ -14,8 +14,10 @@
 # `wheel` (the project's wheel), one `builder-<lock>` per lock (a virtualenv with the lock
 # and the wheel) and `runtime` (user, environment and labels). A target adds its service
 # only: the virtualenv of its lock, its port, health check, title and entrypoint.
-# The reader and writer install requirements/core.txt, the core only: no MLflow,
-# scikit-learn, pandas or kubernetes; the app requirements/app.txt, the app extra (MLflow,
+# The writer installs requirements/core.txt, the core only: no MLflow, scikit-learn, pandas
+# or kubernetes; the reader requirements/reader.txt, the core plus its privacy stage
+# (cryptography, Presidio and spaCy's small English pipeline, so free text is scanned without
+# downloading a model); the app requirements/app.txt, the app extra (MLflow,
 # scikit-learn, pandas); the monitor requirements/monitor.txt (the app's, plus psycopg and
 # PyYAML). Every file's hash is checked (`make lock` writes the locks).
 # Runs as a non-root user and with a read-only root filesystem: mount a writable /tmp (HOME
@@ -52,6 +54,15 @@ WORKDIR /src
 COPY requirements/core.txt requirements/
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --require-hashes -r requirements/core.txt
+COPY --from=wheel /tmp/dist/ /tmp/dist/
+RUN pip install --no-cache-dir --no-deps /tmp/dist/agogosml-*.whl
+
+FROM base AS builder-reader
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY requirements/reader.txt requirements/
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --require-hashes -r requirements/reader.txt
 COPY --from=wheel /tmp/dist/ /tmp/dist/
 RUN pip install --no-cache-dir --no-deps /tmp/dist/agogosml-*.whl
 
@@ -97,7 +108,7 @@ LABEL org.opencontainers.image.version="${VERSION}" \
 # The input reader: consumes and validates events, forwards them to the app, dead-letters
 # bad input, commits offsets once the chain acknowledged (`agogosml serve input_reader`).
 FROM runtime AS input-reader
-COPY --from=builder-core /opt/venv /opt/venv
+COPY --from=builder-reader /opt/venv /opt/venv
 ENV AGOGOSML_READER_HOST=0.0.0.0
 EXPOSE 8002
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \

@@ -39,6 +39,7 @@ lock: ## regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest al
 	$(COMPILE) pyproject.toml --extra app -c requirements/dev.txt -o requirements/app.txt
 	$(COMPILE) pyproject.toml --extra rollout -c requirements/dev.txt -o requirements/rollout.txt
 	$(COMPILE) pyproject.toml --extra monitor -c requirements/dev.txt -o requirements/monitor.txt
+	$(COMPILE) pyproject.toml --extra privacy -c requirements/dev.txt -o requirements/reader.txt
 	$(COMPILE) requirements/build.in -c requirements/dev.txt -o requirements/build.txt
 
 kafka: ## fetch Apache Kafka's broker from Maven Central into ~/.cache/agogosml (once)

@@ -20,9 +20,10 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-Lock = Literal["core", "app", "monitor"]
-"""requirements/<lock>.txt: core for the reader and writer (no MLflow, scikit-learn, pandas
-or numpy), app for the app (the `app` extra), monitor for the monitor (the `monitor` extra:
+Lock = Literal["core", "reader", "app", "monitor"]
+"""requirements/<lock>.txt: core for the writer (no MLflow, scikit-learn, pandas or numpy),
+reader for the reader (the core plus its privacy stage: cryptography, Presidio, spaCy), app for
+the app (the `app` extra), monitor for the monitor (the `monitor` extra:
 the app's plus PostgreSQL's driver and YAML)."""
 
 
@@ -54,7 +55,7 @@ class Service:
 
 SERVICES: tuple[Service, ...] = (
     Service(name="input_reader", module="agogosml.services.input_reader", port=8002,
-            env_prefix="AGOGOSML_READER_", image="agogosml-input-reader", lock="core",
+            env_prefix="AGOGOSML_READER_", image="agogosml-input-reader", lock="reader",
             target="input-reader", auth_variable="AGOGOSML_READER_PIPELINE_TOKEN"),
     Service(name="app", module="agogosml.services.app", port=8000,
             env_prefix="AGOGOSML_APP_", image="agogosml-app", lock="app",

@@ -1,11 +1,11 @@
 """The locks (requirements/*.txt, written by `make lock`) are in step with pyproject.toml.
 
-Each install target has one: core.txt (the input reader's and output writer's images), app.txt
-(the app's image), rollout.txt (the rollout tool in CI), dev.txt (`make install`: everything)
-and build.txt (the build backend). Checked without the network: every direct dependency of a
-target is in its lock at a version its specifier allows, every pin is `==` with hashes, the
-lock lists no direct dependency pyproject.toml no longer has, and the locks agree with each
-other on every version they share.
+Each install target has one: core.txt (the output writer's image), reader.txt (the input
+reader's: the core plus the privacy stage), app.txt (the app's image), rollout.txt (the rollout
+tool in CI), dev.txt (`make install`: everything) and build.txt (the build backend). Checked
+without the network: every direct dependency of a target is in its lock at a version its
+specifier allows, every pin is `==` with hashes, the lock lists no direct dependency
+pyproject.toml no longer has, and the locks agree with each other on every version they share.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ EXTRAS: dict[str, list[str]] = PYPROJECT["project"]["optional-dependencies"]
 HEAVY = ("mlflow", "mlflow-skinny", "scikit-learn", "pandas", "numpy", "scipy", "kubernetes")
 """What the reader and writer must not carry (numpy and scipy come with the others)."""
 
-TARGETS = {"core": (), "app": ("app",), "monitor": ("monitor",), "rollout": ("rollout",),
-           "dev": ("dev",)}
+TARGETS = {"core": (), "reader": ("privacy",), "app": ("app",), "monitor": ("monitor",),
+           "rollout": ("rollout",), "dev": ("dev",)}
 """Each lock compiled from pyproject.toml, and the extras it is compiled with."""
 
 
@@ -145,7 +145,7 @@ def test_build_lock_holds_the_build_backend() -> None:
     assert {p for p, pin in pins.items() if "-r requirements/build.in" in pin.via} == set(listed)
 
 
-@pytest.mark.parametrize("lock", ["core", "app", "rollout", "build"])
+@pytest.mark.parametrize("lock", ["core", "reader", "app", "rollout", "build"])
 def test_locks_agree_with_the_dev_lock(lock: str) -> None:
     """What the tests run against is what the images and the rollout tool get."""
     dev = parse_lock("dev")
@@ -157,6 +157,8 @@ def test_locks_agree_with_the_dev_lock(lock: str) -> None:
 
 def test_reader_and_writer_lock_carries_no_model_or_cluster_library() -> None:
     assert not set(HEAVY) & set(parse_lock("core"))
+    # spaCy needs numpy; nothing else heavy comes with the reader's privacy stage.
+    assert not (set(HEAVY) - {"numpy"}) & set(parse_lock("reader"))
 
 
 def test_app_lock_carries_no_cluster_library() -> None:
@@ -169,7 +171,7 @@ def test_rollout_lock_can_resolve_model_aliases() -> None:
 
 def test_dev_lock_is_the_full_test_environment() -> None:
     dev = set(parse_lock("dev"))
-    for lock in ("core", "app", "rollout"):
+    for lock in ("core", "reader", "app", "rollout"):
         assert set(parse_lock(lock)) <= dev, lock
 
 

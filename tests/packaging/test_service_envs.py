@@ -1,12 +1,13 @@
 """Each service runs in an environment holding only its lock, as its image does.
 
-The input reader and output writer get requirements/core.txt (no MLflow, scikit-learn, pandas,
-numpy or kubernetes), the app requirements/app.txt (no kubernetes). For each, a virtualenv is
-made from the lock alone (cached: tests/packaging/lockenv.py), the project is installed without
-dependencies from a wheel built by the build lock, and then, in that env's interpreter: every
-module of the service's tree and `agogosml.cli` imports without pulling in a package the
-service must not need, the env holds exactly the lock, and the reader and writer start with
-the file transport and answer their probes.
+The output writer gets requirements/core.txt (no MLflow, scikit-learn, pandas, numpy or
+kubernetes), the input reader requirements/reader.txt (the core plus its privacy stage), the
+app requirements/app.txt (no kubernetes). For each, a virtualenv is made from the lock alone
+(cached: tests/packaging/lockenv.py), the project is installed without dependencies from a
+wheel built by the build lock, and then, in that env's interpreter: every module of the
+service's tree and `agogosml.cli` imports without pulling in a package the service must not
+need, the env holds exactly the lock, and the reader and writer start with the file transport
+and answer their probes.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ pytestmark = pytest.mark.timeout(1_800)  # a cold run downloads the app's few hu
 
 FORBIDDEN_MODULES = {
     "core": ("mlflow", "sklearn", "pandas", "numpy", "scipy", "kubernetes"),
+    "reader": ("mlflow", "sklearn", "pandas", "scipy", "kubernetes"),
     "app": ("kubernetes",),
     "monitor": ("kubernetes",),
 }
 FORBIDDEN_DISTRIBUTIONS = {
     "core": ("mlflow", "mlflow-skinny", "scikit-learn", "pandas", "numpy", "scipy", "kubernetes"),
+    "reader": ("mlflow", "mlflow-skinny", "scikit-learn", "pandas", "scipy", "kubernetes"),
     "app": ("kubernetes",),
     "monitor": ("kubernetes",),
 }
