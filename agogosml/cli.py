@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--artifacts", type=Path, default=Path("var/mlflow/artifacts"))
     train.add_argument("--if-missing", action="store_true",
                        help="do nothing when models:/demo@champion exists")
+    train.add_argument("--privacy-policy", type=Path, default=None,
+                       help="keep the training data as this PII policy leaves it (pseudonyms)")
+    train.add_argument("--keyring", type=Path, default=None,
+                       help="the policy's keys (default: AGOGOSML_PII_* variables)")
     train.set_defaults(run=_train_demo)
 
     produce = commands.add_parser(
@@ -103,7 +107,15 @@ def _train_demo(args: argparse.Namespace) -> None:
     if args.if_missing and has_alias(args.tracking_uri):
         logging.getLogger(__name__).info("models:/demo@champion exists; not training")
         return
-    trained = train_and_register(args.tracking_uri, args.artifacts)
+    protect = None
+    if args.privacy_policy is not None:
+        from agogosml.privacy.engine import PolicyEngine
+        from agogosml.privacy.keys import Keyring
+        from agogosml.privacy.policy import Policy
+
+        keyring = Keyring.from_file(args.keyring) if args.keyring else Keyring.from_env()
+        protect = PolicyEngine(Policy.from_file(args.privacy_policy), keyring).apply
+    trained = train_and_register(args.tracking_uri, args.artifacts, protect=protect)
     print(f"registered models:/{trained.model_name}/{trained.version} as champion "
           f"(holdout ROC AUC {trained.roc_auc:.3f})")
 

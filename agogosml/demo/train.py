@@ -7,10 +7,13 @@ that later challengers are compared with a champion built the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from agogosml.demo.data import transactions
@@ -36,13 +39,27 @@ def dataset_path(artifacts_dir: Path, rows: int = 20_000, seed: int = 7) -> Path
     return artifacts_dir / "datasets" / f"demo-transactions-{rows}-{seed}.csv"
 
 
+Protect = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+"""What the input reader's privacy policy does to one record."""
+
+
+def protected(frame: pd.DataFrame, protect: Protect) -> pd.DataFrame:
+    """`frame` as the pipeline would have stored it: each row through the privacy policy."""
+    return pd.DataFrame.from_records([
+        protect({str(name): value for name, value in row.items()})
+        for row in frame.to_dict("records")])
+
+
 def train_and_register(tracking_uri: str, artifacts_dir: Path, model_name: str = "demo",
-                       rows: int = 20_000, seed: int = 7) -> TrainedDemo:
+                       rows: int = 20_000, seed: int = 7,
+                       protect: Protect | None = None) -> TrainedDemo:
     """The data set is kept next to the artifacts (`datasets/`), where the run's manifest
-    says it came from."""
+    says it came from. With `protect`, it is kept as the privacy policy leaves it: the
+    training data then holds pseudonyms, as data collected from the pipeline would."""
     dataset = dataset_path(artifacts_dir, rows, seed)
     dataset.parent.mkdir(parents=True, exist_ok=True)
-    transactions(rows, seed).to_csv(dataset, index=False)
+    frame = transactions(rows, seed)
+    (frame if protect is None else protected(frame, protect)).to_csv(dataset, index=False)
     tracking = Tracking(tracking_uri, artifacts_dir, EXPERIMENT, model_name)
     result = train(tracking, TrainConfig(dataset, seed=seed), trigger="demo")
     version = bootstrap_champion(tracking, result.run_id, trigger="demo")

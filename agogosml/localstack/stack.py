@@ -25,11 +25,15 @@ from agogosml.localstack.broker import KafkaBroker
 from agogosml.localstack.processes import ChildProcess, ServiceProcess
 from agogosml.localstack.supervisor import Supervisor
 from agogosml.localstack.tokens import new_pipeline_token, pipeline_token_env, save_token
+from agogosml.privacy.keyfile import ensure_keyring_file
 from agogosml.services.registry import SERVICES
 from agogosml.streaming.topics import ensure_topics
 
 VAR = Path(os.environ.get("AGOGOSML_VAR_DIR", "var"))
 TOKEN_FILE = VAR / "pipeline-token"
+KEYRING_FILE = VAR / "privacy" / "keyring.yaml"
+"""The run's PII keys, made on the first run and kept: new keys would change every
+pseudonym, and destroying them is how a local stack's encrypted data is shredded."""
 SHADOW_STREAM = "agogosml.shadow"
 LABELS_STREAM = "agogosml.labels"
 RETRAIN_PORT = int(os.environ.get("AGOGOSML_RETRAIN_PORT", "8007"))
@@ -56,6 +60,8 @@ def pipeline_env(bootstrap: str, tracking_uri: str,
         "AGOGOSML_READER_SCHEMA_PATH": str(schema),
         "AGOGOSML_READER_ID_FIELD": "transaction_id",
         "AGOGOSML_READER_SUBJECT_FIELD": "customer_id",
+        "AGOGOSML_READER_PRIVACY_POLICY_PATH": str(privacy_policy()),
+        "AGOGOSML_READER_PRIVACY_KEYRING_PATH": str(KEYRING_FILE),
         "AGOGOSML_WRITER_SINK": "kafka",
         "AGOGOSML_WRITER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "AGOGOSML_APP_MLFLOW_TRACKING_URI": tracking_uri,
@@ -73,6 +79,10 @@ def pipeline_env(bootstrap: str, tracking_uri: str,
         "AGOGOSML_MONITOR_RETRAIN_URL": local_url(RETRAIN_PORT),
     }
     return {name: os.environ.get(name, value) for name, value in defaults.items()}
+
+
+def privacy_policy() -> Path:
+    return Path(str(resources.files("agogosml.localstack").joinpath("privacy-policy.yaml")))
 
 
 def shadow_services(env: dict[str, str], logs: Path) -> list[ServiceProcess]:
@@ -137,6 +147,8 @@ def main() -> None:
     env = pipeline_env(broker.bootstrap, tracking_uri, ports)
     token = os.environ.get("AGOGOSML_PIPELINE_TOKEN") or new_pipeline_token()
     save_token(token, TOKEN_FILE)
+    if ensure_keyring_file(KEYRING_FILE):
+        print(f"made the PII keys of this stack: {KEYRING_FILE}", flush=True)
     env.update(pipeline_token_env(token))
     env.update(AGOGOSML_RETRAIN_TOKEN=token, AGOGOSML_MONITOR_RETRAIN_TOKEN=token)
     logs = VAR / "logs"
@@ -164,7 +176,9 @@ def main() -> None:
              _env("AGOGOSML_MONITOR_LABELS_STREAM", LABELS_STREAM)],
         ))
         subprocess.run([sys.executable, "-m", "agogosml.cli", "train-demo", "--if-missing",
-                        "--tracking-uri", tracking_uri, "--artifacts", str(artifacts)],
+                        "--tracking-uri", tracking_uri, "--artifacts", str(artifacts),
+                        "--privacy-policy", env["AGOGOSML_READER_PRIVACY_POLICY_PATH"],
+                        "--keyring", env["AGOGOSML_READER_PRIVACY_KEYRING_PATH"]],
                        check=True)
         print(f"starting the retrain server on {local_url(RETRAIN_PORT)}", flush=True)
         retrainer.start()

@@ -58,7 +58,9 @@ Tree = dict[str, "Transform | Tree"]
 def as_text(value: Any, path: str, action: str) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, bool | int | float):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # also past 64 bits, which orjson cannot write
+    if isinstance(value, bool | float):
         return orjson.dumps(value).decode("ascii")
     raise PolicyError(f"field {path}: cannot {action} a {type(value).__name__}")
 

@@ -9,6 +9,7 @@ from agogosml.retry import Backoff
 from agogosml.services.input_reader.deadletters import DeadLetterWriter
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
+from agogosml.services.input_reader.privacy import load_stage
 from agogosml.services.input_reader.progress import ProgressWatch
 from agogosml.services.input_reader.service import create_app
 from agogosml.services.input_reader.settings import ReaderSettings
@@ -31,6 +32,10 @@ def build() -> tuple[FastAPI, ReaderSettings]:
                                           token=settings.pipeline_token),
                               settings.shadow_sample_ratio, metrics)
     backoff = Backoff(settings.retry_initial_ms / 1000, settings.retry_max_ms / 1000)
+    transforms = []
+    if settings.privacy_policy_path is not None:
+        transforms.append(load_stage(settings.privacy_policy_path, settings.privacy_keyring_path,
+                                     settings.subject_field))
     reader = InputReader(
         source=build_source(settings.source, settings, settings.input_stream,
                             settings.consumer_group),
@@ -47,6 +52,7 @@ def build() -> tuple[FastAPI, ReaderSettings]:
                            settings.failure_budget),
         backoff=backoff,
         progress=ProgressWatch(settings.stall_ready_s, settings.stall_live_s),
+        transforms=transforms,
         shadow=shadow,
     )
     return create_app(reader, registry, f"{settings.app_url}/healthz"), settings

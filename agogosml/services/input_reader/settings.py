@@ -55,6 +55,13 @@ class ReaderStreamSettings(ServiceSettings, TransportSettings):
     shadow_url: str | None = None
     """A preview app that scores a mirrored sample (its outputs go to a shadow destination)."""
     shadow_sample_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    privacy_policy_path: Path | None = None
+    """The PII policy (YAML, agogosml/privacy/policy.py) applied to every record before it
+    leaves the reader; without one, records pass as they came."""
+    privacy_keyring_path: Path | None = None
+    """The policy's keys (a mounted Secret, agogosml/privacy/keys.py); without one they come
+    from AGOGOSML_PII_PSEUDONYM_KEY, AGOGOSML_PII_ENCRYPTION_KEYS and
+    AGOGOSML_PII_CURRENT_KEY_ID."""
 
     @model_validator(mode="after")
     def _check(self) -> ReaderStreamSettings:
@@ -62,8 +69,10 @@ class ReaderStreamSettings(ServiceSettings, TransportSettings):
             raise ValueError("retry_max_ms must not be below retry_initial_ms")
         if self.stall_live_s < self.stall_ready_s:
             raise ValueError("stall_live_s must not be below stall_ready_s")
-        if self.schema_path is not None and not self.schema_path.is_file():
-            raise ValueError(f"schema_path {self.schema_path} is not a file")
+        for name in ("schema_path", "privacy_policy_path", "privacy_keyring_path"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} is not a file")
         return self
 
     def load_schema(self) -> dict[str, Any] | None:
