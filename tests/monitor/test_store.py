@@ -9,6 +9,7 @@ import pytest
 
 from agogosml.monitor.store import (
     AsyncEventStore,
+    Erased,
     Firing,
     Label,
     Page,
@@ -35,7 +36,7 @@ def event(event_id: str, time_ms: int, *, version: str = "1", prediction: object
 
 
 def test_a_new_store_is_at_the_current_schema_version(store: SqlEventStore) -> None:
-    assert store.schema_version() == 2
+    assert store.schema_version() == 3
 
 
 def test_events_read_back_as_stored(store: SqlEventStore) -> None:
@@ -158,6 +159,17 @@ def test_late_labels_join_predictions_by_event_id(store: SqlEventStore) -> None:
     assert store.labelled("1", T0 + 1, T0 + 2) == []
     # A limit keeps the latest, still in event time order.
     assert [p.event.event_id for p in store.labelled("1", T0, T0 + MINUTE, limit=1)] == ["c"]
+
+
+def test_forgetting_a_subject_deletes_their_events_and_labels_only(
+        store: SqlEventStore) -> None:
+    store.insert_events([event("a", T0), event("a", T0, version="2"), event("b", T0 + 1)])
+    store.add_labels([Label("a", 1, T0 + HOUR), Label("b", 0, T0 + HOUR)])
+    assert store.forget_subject("card-a") == Erased(events=2, labels=1)
+    assert [e.event_id for e in store.events(T0, T0 + MINUTE).events] == ["b"]
+    assert [p.event.event_id for p in store.labelled("1", T0, T0 + MINUTE)] == ["b"]
+    assert store.counts(T0, T0 + MINUTE, MINUTE)[0].count == 1
+    assert store.forget_subject("card-a") == Erased(events=0, labels=0)  # idempotent
 
 
 def test_trigger_firings_are_kept_with_their_evidence(store: SqlEventStore) -> None:

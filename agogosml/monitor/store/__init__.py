@@ -8,6 +8,7 @@ share between threads; `AsyncEventStore` runs one off the event loop."""
 
 from agogosml.monitor.store.base import (
     AsyncEventStore,
+    Erased,
     EventStore,
     Firing,
     Label,
@@ -26,6 +27,7 @@ __all__ = [
     "CURRENT_VERSION",
     "MIGRATIONS",
     "AsyncEventStore",
+    "Erased",
     "EventStore",
     "Firing",
     "Label",

@@ -139,6 +139,14 @@ class Retention:
             raise ValueError(f"retention needs raw_ms >= 0 and window_ms > 0: {self}")
 
 
+@dataclass(frozen=True)
+class Erased:
+    """What `forget_subject` deleted."""
+
+    events: int
+    labels: int
+
+
 class EventStore(Protocol):
     """What the monitor needs from its store. Times are milliseconds since the epoch; ranges
     are half-open, [start_ms, end_ms)."""
@@ -172,6 +180,10 @@ class EventStore(Protocol):
     def firings(self, start_ms: int, end_ms: int, *, rule: str | None = None) -> list[Firing]: ...
 
     def compact(self, now_ms: int) -> int: ...
+
+    def forget_subject(self, subject: str) -> Erased:
+        """Deletes the subject's events and their labels (GDPR erasure)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -364,6 +376,17 @@ class SqlEventStore(SqlDatabase):
         return [LabelledPrediction(_event(row[:10]), loads(row[10]), int(row[11]))
                 for row in reversed(rows)]
 
+    def forget_subject(self, subject: str) -> Erased:
+        """Rollups keep no subject and stay. A label is deleted with the subject's last
+        event of that id (an event id is one person's)."""
+        with self._lock, self._transaction() as cursor:
+            cursor.execute(self._sql(
+                "DELETE FROM labels WHERE event_id IN "
+                "(SELECT event_id FROM events WHERE subject = ?)"), (subject,))
+            labels = cursor.rowcount
+            cursor.execute(self._sql("DELETE FROM events WHERE subject = ?"), (subject,))
+            return Erased(events=cursor.rowcount, labels=labels)
+
     def record_firing(self, firing: Firing) -> int:
         with self._lock, self._transaction() as cursor:
             cursor.execute(self._sql(
@@ -430,6 +453,9 @@ class AsyncEventStore:
 
     async def record_firing(self, firing: Firing) -> int:
         return await asyncio.to_thread(self.store.record_firing, firing)
+
+    async def forget_subject(self, subject: str) -> Erased:
+        return await asyncio.to_thread(self.store.forget_subject, subject)
 
     async def compact(self, now_ms: int) -> int:
         return await asyncio.to_thread(self.store.compact, now_ms)

@@ -56,6 +56,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (window_ms, window_start_ms, model_name, model_version, prediction))""",
         "CREATE INDEX rollups_by_time ON rollups (window_start_ms, model_version)",
     )),
+    Migration(3, "events by subject, for erasure", (
+        # `forget_subject` finds a data subject's events without scanning the table.
+        "CREATE INDEX events_by_subject ON events (subject)",
+    )),
 )
 
 SCHEMA = Schema("the event store", "schema_version", MIGRATIONS)
