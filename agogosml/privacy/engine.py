@@ -14,11 +14,16 @@ Behaviour a caller relies on:
   mask, pseudonymize and scan work on text: strings as they are, numbers and booleans as
   their JSON text ("12", "true"); an object or a list refuses the record.
 - Refusals raise PolicyError naming the field; `apply` raises nothing else.
+- Crypto-shredding per subject: given a subject key store (`subject_keys`), `apply(record,
+  subject=pseudonym)` encrypts under that subject's own key ("enc1:s-…"), so shredding the
+  subject makes those fields unreadable; a shredded subject's record is refused. Records
+  without a subject use the keyring's current (period) key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import orjson
@@ -38,6 +43,10 @@ from agogosml.privacy.policy import (
 )
 from agogosml.privacy.presidio import analyzers_for
 from agogosml.privacy.recognizers import Span, resolve
+from agogosml.privacy.subjectkeys import SubjectKeys, check_period_keyring
+
+# The subject of the record `apply` is working on, for encrypt (thread- and task-safe).
+_SUBJECT: ContextVar[str | None] = ContextVar("agogosml_privacy_subject", default=None)
 
 
 class Analyzer(Protocol):
@@ -116,9 +125,14 @@ class PolicyEngine:
         policy: Policy,
         keyring: Keyring | None = None,
         analyzers: Iterable[Analyzer] | None = None,
+        *,
+        subject_keys: SubjectKeys | None = None,
     ) -> None:
         self._policy = policy
         self._keyring = keyring or Keyring()
+        self._subject_keys = subject_keys
+        if subject_keys is not None:
+            check_period_keyring(self._keyring)
         self._analyzers: tuple[Analyzer, ...] = (
             analyzers_for(policy) if analyzers is None else tuple(analyzers)
         )
@@ -168,17 +182,25 @@ class PolicyEngine:
         if value is None:
             return None
         try:
-            return encrypt_value(value, self._keyring)
+            subject = _SUBJECT.get()
+            keyring = (self._keyring if subject is None or self._subject_keys is None
+                       else self._subject_keys.keyring_for(subject))
+            return encrypt_value(value, keyring)
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise PolicyError(f"field {path}: cannot encrypt this value ({exc})") from None
-        except PrivacyError as exc:  # the current key was destroyed after the engine started
+        except PrivacyError as exc:  # a key destroyed or shredded, a subject store down
             raise PolicyError(f"field {path}: {exc}") from None
 
-    def apply(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """The record with the policy applied; PolicyError naming the field if it cannot be."""
+    def apply(self, record: Mapping[str, Any], subject: str | None = None) -> dict[str, Any]:
+        """The record with the policy applied; PolicyError naming the field if it cannot be.
+        `subject`: the record's subject pseudonym, whose key encrypts its fields."""
         if not isinstance(record, Mapping):
             raise PolicyError(f"record: expected an object, got a {type(record).__name__}")
-        return self._apply(record, self._tree, "")
+        token = _SUBJECT.set(subject)
+        try:
+            return self._apply(record, self._tree, "")
+        finally:
+            _SUBJECT.reset(token)
 
     def _apply(self, record: Mapping[str, Any], tree: Tree, prefix: str) -> dict[str, Any]:
         result: dict[str, Any] = dict(record) if self._keep_others else {}
