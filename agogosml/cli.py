@@ -13,7 +13,7 @@ from pathlib import Path
 from agogosml.errors import AgogosmlError
 from agogosml.logs import configure_logging
 from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
-from agogosml.privacy.lineage.cli import add_parser as add_gdpr_parser
+from agogosml.privacy.cli import add_parser as add_gdpr_parser
 from agogosml.rollout.cli import add_parser as add_rollout_parser
 from agogosml.services import registry
 from agogosml.services.input_reader.settings import ReaderStreamSettings

@@ -24,7 +24,11 @@ class ModelInputError(BadRequestError):
     """The records do not fit the model's input schema."""
 
 
-class ModelNotFoundError(AgogosmlError):
+class NotFoundError(AgogosmlError):
+    """A request named something that does not exist here."""
+
+
+class ModelNotFoundError(NotFoundError):
     """A request named a model this service does not serve."""
 
 

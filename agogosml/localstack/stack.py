@@ -34,6 +34,10 @@ TOKEN_FILE = VAR / "pipeline-token"
 KEYRING_FILE = VAR / "privacy" / "keyring.yaml"
 """The run's PII keys, made on the first run and kept: new keys would change every
 pseudonym, and destroying them is how a local stack's encrypted data is shredded."""
+KEK_FILE = VAR / "privacy" / "kek.yaml"
+"""The key-encryption key of the subjects' data keys (a keyring of its own)."""
+PRIVACY_STORE_URL = f"sqlite:///{VAR}/privacy/privacy.db"
+"""Lineage, the forget journal and the subjects' keys."""
 SHADOW_STREAM = "agogosml.shadow"
 LABELS_STREAM = "agogosml.labels"
 RETRAIN_PORT = int(os.environ.get("AGOGOSML_RETRAIN_PORT", "8007"))
@@ -77,6 +81,11 @@ def pipeline_env(bootstrap: str, tracking_uri: str,
         "AGOGOSML_MONITOR_RULES_PATH": str(resources.files("agogosml.localstack").joinpath(
             "monitor-rules.yaml")),
         "AGOGOSML_MONITOR_RETRAIN_URL": local_url(RETRAIN_PORT),
+        "AGOGOSML_MONITOR_GDPR_ENABLED": "true",
+        "AGOGOSML_GDPR_STORE_URL": PRIVACY_STORE_URL,
+        "AGOGOSML_GDPR_TRACKING_URI": tracking_uri,
+        "AGOGOSML_GDPR_KEYRING_PATH": str(KEYRING_FILE),
+        "AGOGOSML_GDPR_KEK_PATH": str(KEK_FILE),
     }
     return {name: os.environ.get(name, value) for name, value in defaults.items()}
 
@@ -147,10 +156,13 @@ def main() -> None:
     env = pipeline_env(broker.bootstrap, tracking_uri, ports)
     token = os.environ.get("AGOGOSML_PIPELINE_TOKEN") or new_pipeline_token()
     save_token(token, TOKEN_FILE)
-    if ensure_keyring_file(KEYRING_FILE):
-        print(f"made the PII keys of this stack: {KEYRING_FILE}", flush=True)
+    if ensure_keyring_file(KEYRING_FILE) | ensure_keyring_file(KEK_FILE):
+        print(f"made the PII keys of this stack in {KEYRING_FILE.parent}", flush=True)
     env.update(pipeline_token_env(token))
     env.update(AGOGOSML_RETRAIN_TOKEN=token, AGOGOSML_MONITOR_RETRAIN_TOKEN=token)
+    artifacts = VAR / "mlflow" / "artifacts"
+    env.update(AGOGOSML_GDPR_ARTIFACTS=str(artifacts),
+               AGOGOSML_GDPR_SNAPSHOTS=json.dumps([str(dataset_path(artifacts))]))
     logs = VAR / "logs"
     shadow = shadow_services(env, logs) if _env("AGOGOSML_DEMO_SHADOW", "") == "1" else []
     os.environ.update(env)
@@ -158,7 +170,6 @@ def main() -> None:
                                     for name, port in ports.items())
     services = [monitor, writer, *shadow, app, reader]
     producer = ChildProcess("producer", producer_command(), env, logs / "producer.log")
-    artifacts = VAR / "mlflow" / "artifacts"
     retrainer = ChildProcess("retrain_server", [
         sys.executable, "-m", "agogosml.cli", "retrain-server", "--port", str(RETRAIN_PORT),
         "--tracking-uri", tracking_uri, "--artifacts", str(artifacts),

@@ -13,7 +13,7 @@ from agogosml.errors import (
     BatchFailedError,
     DownstreamError,
     ModelInputError,
-    ModelNotFoundError,
+    NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
     UnauthorizedError,
@@ -27,7 +27,7 @@ STATUS_BY_ERROR: tuple[tuple[type[AgogosmlError], int], ...] = (
     (PayloadTooLargeError, 413),
     (ModelInputError, 422),
     (BadRequestError, 400),
-    (ModelNotFoundError, 404),
+    (NotFoundError, 404),
     (NotReadyError, 503),
     # The next hop failed on this batch (not an outage): the caller may isolate records.
     (BatchFailedError, 500),

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -27,6 +28,8 @@ from agogosml.monitor.ingest import Ingestor, TopicIngestor
 from agogosml.monitor.labels import LabelIngestor, parse_labels
 from agogosml.monitor.state import MonitorState
 from agogosml.monitor.triggers import Triggers
+from agogosml.privacy.forget.router import ForgetWorker, forget_router
+from agogosml.privacy.lineage.router import lineage_router
 from agogosml.services.monitor.metrics import register
 from agogosml.web.auth import AuthMetrics, Credentials, Guard
 from agogosml.web.bodies import check_count, read_json
@@ -103,10 +106,18 @@ def labels_router(state: MonitorState, guard: Guard) -> APIRouter:
     return router
 
 
+@dataclass(frozen=True)
+class GdprApi:
+    """The GDPR endpoints' worker, and what closes the stores behind it."""
+
+    worker: ForgetWorker
+    close: Callable[[], None]
+
+
 def create_app(state: MonitorState, events: Ingestor, labels: LabelIngestor,
                registry: CollectorRegistry, api: Credentials, *,
                triggers: Triggers | None = None, tick_s: float = 5.0,
-               compact_every_s: float = 300.0) -> FastAPI:
+               compact_every_s: float = 300.0, gdpr: GdprApi | None = None) -> FastAPI:
     """`events` and `labels` must count into `state.events_counts`/`state.labels_counts`
     and hand stored events to `state.on_stored` (see `wiring.build_app`)."""
     register(state, registry)
@@ -132,9 +143,14 @@ def create_app(state: MonitorState, events: Ingestor, labels: LabelIngestor,
         background.start("labels ingest", _ingest(labels))
         background.start("ticker", _every(tick_s, tick, "monitor tick"))
         background.start("compactor", _every(compact_every_s, compact, "compaction"))
+        if gdpr is not None:
+            await gdpr.worker.resume()
         try:
             yield
         finally:
+            if gdpr is not None:
+                await gdpr.worker.wait()
+                gdpr.close()
             events.stop()
             labels.stop()
             await background.stop()
@@ -158,6 +174,9 @@ def create_app(state: MonitorState, events: Ingestor, labels: LabelIngestor,
     app.include_router(labels_router(state, guard))
     if triggers is not None:
         app.include_router(triggers.router(api, auth_metrics))
+    if gdpr is not None:
+        app.include_router(lineage_router(gdpr.worker.forgetter.lineage, api, auth_metrics))
+        app.include_router(forget_router(gdpr.worker, api, auth_metrics))
     app.include_router(dashboard_router(state))
     return app
 

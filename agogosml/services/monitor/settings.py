@@ -43,6 +43,10 @@ class MonitorSettings(MonitorStreamSettings):
     """MLflow's store: where each model version's reference profile is found."""
     model_name: str = "demo"
     """The registered model a `rollback` rule moves the champion alias of."""
+    gdpr_enabled: bool = False
+    """Serve /v1/gdpr/lineage and /v1/gdpr/forget (API token) over the privacy store
+    AGOGOSML_GDPR_* names (agogosml/privacy/settings.py); a forget purges this monitor's
+    event store too."""
     drift_window_events: int = Field(default=1_000, ge=50, le=100_000)
     drift_arl0: float = Field(default=12_000.0, ge=100.0)
     """Expected events between false alarms of a version's online drift detector, as its

@@ -3,6 +3,8 @@ routers, handed to `create_app`."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -14,12 +16,13 @@ from agogosml.monitor.labels import LabelIngestor
 from agogosml.monitor.references import ProfileLoader, ReferenceProfiles, mlflow_profile_loader
 from agogosml.monitor.scrape import MetricsScraper
 from agogosml.monitor.state import MonitorState, Windows
-from agogosml.monitor.store.base import AsyncEventStore, Retention
+from agogosml.monitor.store.base import AsyncEventStore, EventStore, Retention
 from agogosml.monitor.triggers import RulesError, Triggers, TriggerSecrets, load_rules
 from agogosml.retry import Backoff
-from agogosml.services.monitor.service import create_app
+from agogosml.services.monitor.service import GdprApi, create_app
 from agogosml.services.monitor.settings import MonitorSettings
 from agogosml.services.monitor.stores import open_store
+from agogosml.settings import load_settings
 from agogosml.streaming.factory import build_source
 
 
@@ -67,4 +70,16 @@ def build_app(settings: MonitorSettings, registry: CollectorRegistry | None = No
     registry = registry or CollectorRegistry()
     return create_app(state, events, labels, registry, settings.api_credentials(),
                       triggers=build_triggers(settings, store, registry),
-                      tick_s=settings.tick_s, compact_every_s=settings.compact_every_s)
+                      tick_s=settings.tick_s, compact_every_s=settings.compact_every_s,
+                      gdpr=build_gdpr(store.store) if settings.gdpr_enabled else None)
+
+
+def build_gdpr(events: EventStore) -> GdprApi:
+    """The forget worker over the privacy store of AGOGOSML_GDPR_*, purging `events`."""
+    from agogosml.privacy.forget.router import ForgetWorker
+    from agogosml.privacy.forget.wiring import build_forgetter
+    from agogosml.privacy.settings import GdprSettings
+
+    stack = ExitStack()
+    forgetter = stack.enter_context(build_forgetter(load_settings(GdprSettings), events))
+    return GdprApi(ForgetWorker(forgetter), stack.close)

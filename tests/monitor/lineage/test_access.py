@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from agogosml.privacy.cli import add_parser
 from agogosml.privacy.lineage import LineageError, SqlLineageIndex, open_lineage_index
-from agogosml.privacy.lineage.cli import add_parser
 from agogosml.privacy.lineage.router import lineage_router
 from agogosml.web.auth import AuthMetrics
 from agogosml.web.errors import install_error_handlers
