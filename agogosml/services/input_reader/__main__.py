@@ -9,7 +9,7 @@ from agogosml.retry import Backoff
 from agogosml.services.input_reader.deadletters import DeadLetterWriter
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
-from agogosml.services.input_reader.privacy import load_stage
+from agogosml.services.input_reader.privacy import load_privacy
 from agogosml.services.input_reader.progress import ProgressWatch
 from agogosml.services.input_reader.service import create_app
 from agogosml.services.input_reader.settings import ReaderSettings
@@ -32,10 +32,13 @@ def build() -> tuple[FastAPI, ReaderSettings]:
                                           token=settings.pipeline_token),
                               settings.shadow_sample_ratio, metrics)
     backoff = Backoff(settings.retry_initial_ms / 1000, settings.retry_max_ms / 1000)
-    transforms = []
+    privacy = None
     if settings.privacy_policy_path is not None:
-        transforms.append(load_stage(settings.privacy_policy_path, settings.privacy_keyring_path,
-                                     settings.subject_field))
+        privacy = load_privacy(
+            settings.privacy_policy_path, settings.privacy_keyring_path, settings.subject_field,
+            None if settings.subject_keys_url is None
+            else settings.subject_keys_url.get_secret_value(),
+            settings.subject_keys_kek_path)
     reader = InputReader(
         source=build_source(settings.source, settings, settings.input_stream,
                             settings.consumer_group),
@@ -52,7 +55,7 @@ def build() -> tuple[FastAPI, ReaderSettings]:
                            settings.failure_budget),
         backoff=backoff,
         progress=ProgressWatch(settings.stall_ready_s, settings.stall_live_s),
-        transforms=transforms,
+        transforms=() if privacy is None else (privacy.stage,),
         shadow=shadow,
     )
     return create_app(reader, registry, f"{settings.app_url}/healthz"), settings

@@ -10,7 +10,9 @@ on half-protected.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agogosml.envelope import Event
 from agogosml.errors import ConfigurationError, InvalidRecordError
@@ -19,6 +21,7 @@ from agogosml.privacy.engine import PolicyEngine, as_text
 from agogosml.privacy.errors import PolicyError, PrivacyError
 from agogosml.privacy.keys import Keyring
 from agogosml.privacy.policy import Policy, PseudonymizeRule
+from agogosml.privacy.subjectkeys import SubjectKeyStore, open_subject_keys
 
 PRIVACY_REASON = "privacy_policy"
 
@@ -30,53 +33,68 @@ class PrivacyStage:
         policy = engine.policy
         self._engine = engine
         self._subject_field = subject_field
-        self._subject_in_payload = False
         self._pseudonym: Pseudonymizer | None = None
         if subject_field is None:
             return
         rule = policy.fields.get(subject_field)
-        if isinstance(rule, PseudonymizeRule):
-            # The payload keeps the pseudonym: take the event's subject from it.
-            self._subject_in_payload = True
-            return
         action = policy.default if rule is None else rule.action
-        if action != "drop":
+        if action not in ("pseudonymize", "drop"):
             raise ConfigurationError(
                 f"the privacy policy must pseudonymize or drop the subject field "
                 f"{subject_field!r}: it would otherwise leave the reader in clear")
         try:
-            self._pseudonym = Pseudonymizer(keyring.pseudonym_key())
+            # The policy's own prefix, so the payload's pseudonym and the subject agree.
+            self._pseudonym = Pseudonymizer(
+                keyring.pseudonym_key(),
+                rule.prefix if isinstance(rule, PseudonymizeRule) else "ps_")
         except PrivacyError as error:
             raise ConfigurationError(f"the subject is pseudonymized: {error}") from None
 
+    def subject_of(self, payload: dict[str, Any]) -> str | None:
+        """The pseudonym of a record's subject (None without one); PolicyError for a subject
+        that is not text or a number."""
+        if self._pseudonym is None or self._subject_field is None:
+            return None
+        value = payload.get(self._subject_field)
+        if value is None:
+            return None
+        return self._pseudonym(as_text(value, self._subject_field, "pseudonymize"))
+
     def __call__(self, event: Event) -> Event:
         try:
-            payload = self._engine.apply(event.payload)
-            subject = self._subject(event, payload)
+            subject = self.subject_of(event.payload) if event.subject is not None else None
+            # The subject's own key encrypts its fields, so shredding it makes them unreadable.
+            payload = self._engine.apply(event.payload, subject=subject)
         except PolicyError as error:
             raise InvalidRecordError(PRIVACY_REASON, str(error)) from None
         return Event(id=event.id, time_ms=event.time_ms, payload=payload, subject=subject)
 
-    def _subject(self, event: Event, protected: dict[str, object]) -> str | None:
-        if event.subject is None or self._subject_field is None:
-            return None
-        if self._subject_in_payload:
-            value = protected.get(self._subject_field)
-            return value if isinstance(value, str) else None
-        assert self._pseudonym is not None
-        original = event.payload.get(self._subject_field)
-        return self._pseudonym(as_text(original, self._subject_field, "pseudonymize"))
+
+@dataclass(frozen=True)
+class ReaderPrivacy:
+    """What the reader's privacy settings make: the stage, and the keys its dead letters are
+    sealed with."""
+
+    stage: PrivacyStage
+    keyring: Keyring
+    subject_keys: SubjectKeyStore | None
 
 
-def load_stage(policy_path: Path, keyring_path: Path | None,
-               subject_field: str | None) -> PrivacyStage:
+def load_privacy(policy_path: Path, keyring_path: Path | None, subject_field: str | None,
+                 subject_keys_url: str | None = None,
+                 kek_path: Path | None = None) -> ReaderPrivacy:
     """The stage from a policy file and a keyring file (a mounted Secret), or the keyring's
-    environment variables (AGOGOSML_PII_*) without one; ConfigurationError if either is
-    wrong, so the reader fails at start-up rather than pass data through unprotected."""
+    environment variables (AGOGOSML_PII_*) without one, and the subjects' keys if a store is
+    named; ConfigurationError if anything is wrong, so the reader fails at start-up rather
+    than pass data through unprotected."""
     try:
         policy = Policy.from_file(policy_path)
         keyring = Keyring.from_file(keyring_path) if keyring_path else Keyring.from_env()
-        engine = PolicyEngine(policy, keyring)
+        subject_keys = None
+        if subject_keys_url is not None and kek_path is not None:
+            subject_keys = open_subject_keys(subject_keys_url, Keyring.from_file(kek_path))
+        engine = PolicyEngine(policy, keyring, subject_keys=subject_keys)
     except PrivacyError as error:
         raise ConfigurationError(f"privacy stage: {error}") from None
-    return PrivacyStage(engine, keyring, subject_field)
+    return ReaderPrivacy(PrivacyStage(engine, keyring, subject_field), keyring, subject_keys)
+

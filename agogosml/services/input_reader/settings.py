@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from agogosml.errors import ConfigurationError
@@ -62,6 +62,14 @@ class ReaderStreamSettings(ServiceSettings, TransportSettings):
     """The policy's keys (a mounted Secret, agogosml/privacy/keys.py); without one they come
     from AGOGOSML_PII_PSEUDONYM_KEY, AGOGOSML_PII_ENCRYPTION_KEYS and
     AGOGOSML_PII_CURRENT_KEY_ID."""
+    subject_keys_url: SecretStr | None = None
+    """The privacy store holding one data key per subject (sqlite:///<path> or
+    postgresql://…): fields the policy encrypts, and dead letters, are then encrypted under
+    their subject's key, which `agogosml gdpr forget` shreds. Without it, under the period
+    key of the keyring."""
+    subject_keys_kek_path: Path | None = None
+    """The key-encryption keyring the subjects' keys are wrapped under (a Secret of its own);
+    needed with subject_keys_url."""
 
     @model_validator(mode="after")
     def _check(self) -> ReaderStreamSettings:
@@ -69,7 +77,10 @@ class ReaderStreamSettings(ServiceSettings, TransportSettings):
             raise ValueError("retry_max_ms must not be below retry_initial_ms")
         if self.stall_live_s < self.stall_ready_s:
             raise ValueError("stall_live_s must not be below stall_ready_s")
-        for name in ("schema_path", "privacy_policy_path", "privacy_keyring_path"):
+        if (self.subject_keys_url is None) != (self.subject_keys_kek_path is None):
+            raise ValueError("subject_keys_url and subject_keys_kek_path go together")
+        for name in ("schema_path", "privacy_policy_path", "privacy_keyring_path",
+                     "subject_keys_kek_path"):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{name} {path} is not a file")

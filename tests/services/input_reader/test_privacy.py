@@ -21,7 +21,7 @@ from agogosml.privacy.engine import PolicyEngine
 from agogosml.privacy.keyfile import ensure_keyring_file
 from agogosml.privacy.keys import Keyring
 from agogosml.privacy.policy import Policy
-from agogosml.services.input_reader.privacy import PRIVACY_REASON, PrivacyStage, load_stage
+from agogosml.services.input_reader.privacy import PRIVACY_REASON, PrivacyStage, load_privacy
 
 PERSONAL = ("customer_id", "name", "email", "phone")
 
@@ -46,7 +46,7 @@ def test_the_demo_policy_leaves_no_personal_value_in_clear(tmp_path: Path) -> No
     keyring_path = tmp_path / "keyring.yaml"
     assert ensure_keyring_file(keyring_path)
     assert keyring_path.stat().st_mode & 0o777 == 0o600
-    stage = load_stage(privacy_policy(), keyring_path, "customer_id")
+    stage = load_privacy(privacy_policy(), keyring_path, "customer_id").stage
     rows = transactions(200, seed=3).to_dict("records")
     subjects: dict[str, str] = {}
     for row in rows:
@@ -107,7 +107,7 @@ def test_missing_keys_fail_at_start(tmp_path: Path) -> None:
     empty = tmp_path / "keyring.yaml"
     empty.write_text("encryption_keys: {}\n")
     with pytest.raises(ConfigurationError, match="pseudonym"):
-        load_stage(privacy_policy(), empty, "customer_id")
+        load_privacy(privacy_policy(), empty, "customer_id")
 
 
 def test_a_record_the_policy_cannot_take_is_refused_with_the_field(keyring: Keyring) -> None:
