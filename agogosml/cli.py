@@ -169,9 +169,12 @@ def _create_topics(args: argparse.Namespace) -> None:
 
 def _replay(args: argparse.Namespace) -> None:
     from agogosml.services.input_reader.deadletters import ReplayReport, replay
+    from agogosml.services.input_reader.privacy import privacy_from_settings
     from agogosml.streaming.factory import build_sink, build_source
 
     settings = _reader_settings()
+    privacy = privacy_from_settings(settings)  # sealed letters open with the reader's keys
+    sealer = None if privacy is None else privacy.sealer
     source = build_source(settings.source, settings, settings.deadletter_stream,
                           f"{settings.consumer_group}-replay")
     sink = build_sink(settings.source, settings, settings.input_stream)
@@ -181,7 +184,7 @@ def _replay(args: argparse.Namespace) -> None:
         await source.start()
         try:
             return await replay(source, sink, args.limit, args.idle_timeout,
-                                reasons=args.reasons)
+                                reasons=args.reasons, sealer=sealer)
         finally:
             await source.stop()
             await sink.stop()

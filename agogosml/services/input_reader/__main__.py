@@ -9,7 +9,7 @@ from agogosml.retry import Backoff
 from agogosml.services.input_reader.deadletters import DeadLetterWriter
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
-from agogosml.services.input_reader.privacy import load_privacy
+from agogosml.services.input_reader.privacy import privacy_from_settings
 from agogosml.services.input_reader.progress import ProgressWatch
 from agogosml.services.input_reader.service import create_app
 from agogosml.services.input_reader.settings import ReaderSettings
@@ -32,13 +32,7 @@ def build() -> tuple[FastAPI, ReaderSettings]:
                                           token=settings.pipeline_token),
                               settings.shadow_sample_ratio, metrics)
     backoff = Backoff(settings.retry_initial_ms / 1000, settings.retry_max_ms / 1000)
-    privacy = None
-    if settings.privacy_policy_path is not None:
-        privacy = load_privacy(
-            settings.privacy_policy_path, settings.privacy_keyring_path, settings.subject_field,
-            None if settings.subject_keys_url is None
-            else settings.subject_keys_url.get_secret_value(),
-            settings.subject_keys_kek_path)
+    privacy = privacy_from_settings(settings)
     reader = InputReader(
         source=build_source(settings.source, settings, settings.input_stream,
                             settings.consumer_group),
@@ -46,7 +40,8 @@ def build() -> tuple[FastAPI, ReaderSettings]:
                         token=settings.pipeline_token),
         dead_letters=DeadLetterWriter(
             build_sink(settings.source, settings, settings.deadletter_stream), backoff,
-            settings.deadletter_max_original_bytes),
+            settings.deadletter_max_original_bytes,
+            sealer=None if privacy is None else privacy.sealer),
         validator=RecordValidator(settings.load_schema(), settings.max_record_bytes,
                                   settings.id_field, settings.subject_field, settings.time_field),
         metrics=metrics,
@@ -56,6 +51,7 @@ def build() -> tuple[FastAPI, ReaderSettings]:
         backoff=backoff,
         progress=ProgressWatch(settings.stall_ready_s, settings.stall_live_s),
         transforms=() if privacy is None else (privacy.stage,),
+        subject_of=(lambda value: None) if privacy is None else privacy.stage.subject_of_record,
         shadow=shadow,
     )
     return create_app(reader, registry, f"{settings.app_url}/healthz"), settings

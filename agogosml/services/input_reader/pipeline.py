@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,12 +77,19 @@ class Pending:
     encoded: bytes
 
 
+def _rejection(item: Pending, reason: str, detail: str) -> Rejection:
+    """A record the app refused: its subject, a pseudonym by now, is on the event."""
+    subject = item.event.get("subject")
+    return Rejection(item.record, reason, detail, subject if isinstance(subject, str) else None)
+
+
 class InputReader:
     def __init__(self, source: Source, app_client: BatchClient, dead_letters: DeadLetterWriter,
                  validator: RecordValidator, metrics: ReaderMetrics, policy: BatchPolicy,
                  backoff: Backoff, progress: ProgressWatch,
                  transforms: Sequence[RecordTransform] = (),
-                 shadow: ShadowMirror | None = None) -> None:
+                 shadow: ShadowMirror | None = None,
+                 subject_of: Callable[[bytes], str | None] = lambda value: None) -> None:
         self.source = source
         self.app_client = app_client
         self.dead_letters = dead_letters
@@ -92,6 +99,9 @@ class InputReader:
         self.backoff = backoff
         self.progress = progress
         self.transforms = tuple(transforms)
+        self.subject_of = subject_of
+        """The pseudonym of a refused record's subject, for its dead letter to be sealed
+        under the subject's key (None: the period key)."""
         self.shadow = shadow
         self._tracker = CommitTracker()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -221,12 +231,15 @@ class InputReader:
                 document = event.to_json()
                 pending.append(Pending(record, document, orjson.dumps(document)))
             except InvalidRecordError as error:
-                rejected.append(Rejection(record, error.reason, error.detail))
+                rejected.append(Rejection(record, error.reason, error.detail,
+                                          self.subject_of(record.value)))
             except orjson.JSONEncodeError as error:
-                rejected.append(Rejection(record, "unserializable", str(error)))
+                rejected.append(Rejection(record, "unserializable", str(error),
+                                          self.subject_of(record.value)))
             except Exception as error:
                 rejected.append(Rejection(record, "internal_error",
-                                          f"{type(error).__name__}: {short(str(error), 300)}"))
+                                          f"{type(error).__name__}: {short(str(error), 300)}",
+                                          self.subject_of(record.value)))
         return pending, rejected
 
     async def _deliver(self, batch: list[Pending],
@@ -242,10 +255,10 @@ class InputReader:
             except PayloadTooLargeError as error:
                 if len(batch) > 1:
                     break  # above the app's request limits: send it in halves
-                return [Rejection(batch[0].record, "too_large_for_app", str(error))]
+                return [_rejection(batch[0], "too_large_for_app", str(error))]
             except BadRequestError as error:
                 # The app refused the whole batch: keep every record, with the app's reason.
-                return [Rejection(item.record, "rejected_by_app", str(error)) for item in batch]
+                return [_rejection(item, "rejected_by_app", str(error)) for item in batch]
             except BatchFailedError as error:
                 failures += 1
                 failing_since = failing_since or time.monotonic()
@@ -253,13 +266,13 @@ class InputReader:
                     if len(batch) > 1:
                         break
                     if self._last_ack > failing_since:
-                        return [Rejection(batch[0].record, "app_error", str(error))]
+                        return [_rejection(batch[0], "app_error", str(error))]
                 await self._after_failure(error, attempt)
             except DownstreamError as error:
                 await self._after_failure(error, attempt)
             else:
                 self.metrics.forward_latency.observe(time.perf_counter() - started)
-                return [Rejection(batch[index].record, "rejected_by_app", reason)
+                return [_rejection(batch[index], "rejected_by_app", reason)
                         for index, reason in refused.items()]
             attempt += 1
         self.metrics.batches_split.inc()

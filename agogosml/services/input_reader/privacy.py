@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from agogosml.envelope import Event
 from agogosml.errors import ConfigurationError, InvalidRecordError
 from agogosml.privacy.actions import Pseudonymizer
@@ -21,9 +23,13 @@ from agogosml.privacy.engine import PolicyEngine, as_text
 from agogosml.privacy.errors import PolicyError, PrivacyError
 from agogosml.privacy.keys import Keyring
 from agogosml.privacy.policy import Policy, PseudonymizeRule
+from agogosml.privacy.sealing import Sealer
 from agogosml.privacy.subjectkeys import SubjectKeyStore, open_subject_keys
+from agogosml.services.input_reader.settings import ReaderStreamSettings
 
 PRIVACY_REASON = "privacy_policy"
+MAX_SUBJECT_SCAN_BYTES = 1 << 20
+"""Larger refused records are sealed under the period key rather than parsed again."""
 
 
 class PrivacyStage:
@@ -60,6 +66,17 @@ class PrivacyStage:
             return None
         return self._pseudonym(as_text(value, self._subject_field, "pseudonymize"))
 
+    def subject_of_record(self, value: bytes) -> str | None:
+        """The pseudonym of a raw record's subject, if it has one that can be read: what a
+        refused record's dead letter is sealed under (None: the period key)."""
+        if len(value) > MAX_SUBJECT_SCAN_BYTES:
+            return None
+        try:
+            payload = orjson.loads(value)
+            return self.subject_of(payload) if isinstance(payload, dict) else None
+        except (orjson.JSONDecodeError, PolicyError):
+            return None
+
     def __call__(self, event: Event) -> Event:
         try:
             subject = self.subject_of(event.payload) if event.subject is not None else None
@@ -76,7 +93,7 @@ class ReaderPrivacy:
     sealed with."""
 
     stage: PrivacyStage
-    keyring: Keyring
+    sealer: Sealer
     subject_keys: SubjectKeyStore | None
 
 
@@ -94,7 +111,18 @@ def load_privacy(policy_path: Path, keyring_path: Path | None, subject_field: st
         if subject_keys_url is not None and kek_path is not None:
             subject_keys = open_subject_keys(subject_keys_url, Keyring.from_file(kek_path))
         engine = PolicyEngine(policy, keyring, subject_keys=subject_keys)
+        sealer = Sealer(keyring, subject_keys)
     except PrivacyError as error:
         raise ConfigurationError(f"privacy stage: {error}") from None
-    return ReaderPrivacy(PrivacyStage(engine, keyring, subject_field), keyring, subject_keys)
+    return ReaderPrivacy(PrivacyStage(engine, keyring, subject_field), sealer, subject_keys)
 
+
+
+def privacy_from_settings(settings: ReaderStreamSettings) -> ReaderPrivacy | None:
+    """The reader's privacy stage and sealer as its settings say; None without a policy."""
+    if settings.privacy_policy_path is None:
+        return None
+    url = settings.subject_keys_url
+    return load_privacy(settings.privacy_policy_path, settings.privacy_keyring_path,
+                        settings.subject_field, None if url is None else url.get_secret_value(),
+                        settings.subject_keys_kek_path)
