@@ -42,7 +42,7 @@ from agogosml.privacy.policy import (
     ScanRule,
 )
 from agogosml.privacy.presidio import analyzers_for
-from agogosml.privacy.recognizers import Span, resolve
+from agogosml.privacy.recognizers import Span, cover
 from agogosml.privacy.subjectkeys import SubjectKeys, check_period_keyring
 
 # The subject of the record `apply` is working on, for encrypt (thread- and task-safe).
@@ -84,13 +84,15 @@ class Scanner:
         self._min_score = rule.min_score
 
     def __call__(self, text: str) -> str:
-        spans = resolve(
+        found = (
             span
             for analyzer in self._analyzers
             for span in analyzer.analyze(text)
             if span.score >= self._min_score
             and (self._entities is None or span.entity in self._entities)
         )
+        # cover, not resolve: two analyzers' spans may overlap in part.
+        spans = cover(text, found)
         if not spans:
             return text
         pieces: list[str] = []

@@ -51,7 +51,7 @@ from agogosml.privacy.entities import (
     SPACY_TO_PRESIDIO,
 )
 from agogosml.privacy.errors import PolicyError, PrivacyError
-from agogosml.privacy.recognizers import Span, StructuredAnalyzer, resolve
+from agogosml.privacy.recognizers import Span, StructuredAnalyzer, cover
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
@@ -210,7 +210,7 @@ class PresidioAnalyzer:
             # The model is third-party code: whatever it raises refuses the record. Only the
             # type is kept, as a message could quote the text.
             raise PolicyError(f"free-text analysis failed ({type(exc).__name__})") from None
-        return resolve(spans)
+        return cover(clean, spans)
 
 
 def analyzers_for(policy: Policy) -> tuple[Analyzer, ...]:

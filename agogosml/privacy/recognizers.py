@@ -250,6 +250,32 @@ def resolve(spans: Iterable[Span]) -> list[Span]:
     return chosen
 
 
+def cover(text: str, spans: Iterable[Span]) -> list[Span]:
+    """What a scan replaces: `resolve`'s spans, plus the parts of the spans they beat that
+    stick out of them (trimmed of spaces, if they hold a letter or digit), each labelled as
+    its own span. Non-overlapping, in text order. Where analyzers disagree on an entity's
+    edges (a model reading a name from the "6" of "+31 6 12345678"), none of it stays."""
+    chosen: list[Span] = []
+    for span in sorted(spans, key=lambda s: (-s.score, s.start - s.end, s.start)):
+        pieces = [(span.start, span.end)]
+        for kept in chosen:
+            pieces = [
+                piece
+                for start, end in pieces
+                for piece in ((start, min(end, kept.start)), (max(start, kept.end), end))
+                if piece[0] < piece[1]
+            ]
+        for start, end in pieces:
+            if (start, end) != (span.start, span.end):
+                part = text[start:end]
+                if not any(ch.isalnum() for ch in part):
+                    continue
+                start += len(part) - len(part.lstrip())
+                end -= len(part) - len(part.rstrip())
+            chosen.append(Span(start, end, span.entity, span.score))
+    return sorted(chosen, key=lambda s: s.start)
+
+
 class StructuredAnalyzer:
     """The recognizers above as one analyzer; `entities` restricts which ones run."""
 

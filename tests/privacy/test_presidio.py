@@ -30,7 +30,7 @@ from agogosml.privacy.presidio import (
     load_spacy,
     windows,
 )
-from agogosml.privacy.recognizers import Span, StructuredAnalyzer, entities_in
+from agogosml.privacy.recognizers import Span, StructuredAnalyzer, cover, entities_in
 
 ROOT = Path(__file__).resolve().parents[2]
 NER_POLICY = """
@@ -77,6 +77,20 @@ def test_ner_and_structured_entities_in_one_text(scanning: PolicyEngine) -> None
 def test_a_scan_rule_without_model_entities_keeps_names(scanning: PolicyEngine) -> None:
     out = scanning.apply({"contact": "Thomas Kowalski, thomas@example.com"})
     assert out["contact"] == "Thomas Kowalski, <EMAIL>"
+
+
+def test_a_partial_overlap_between_analyzers_leaves_nothing_in_clear() -> None:
+    text = "call Ann +31 6 12345678 today"
+    phone = Span(9, 23, "PHONE", 0.75)
+    name = Span(5, 14, "PERSON", 0.85)  # a model reading "Ann +31 6" as a name
+    assert entities_in(text, cover(text, [phone, name])) == [
+        ("PERSON", "Ann +31 6"),
+        ("PHONE", "12345678"),
+    ]
+    inside = Span(5, 8, "PERSON", 0.85)
+    email = Span(0, 30, "EMAIL", 0.9)
+    assert cover(text, [inside, email]) == [email]
+    assert cover(text, [Span(0, 4, "X", 0.5), Span(3, 5, "Y", 0.4)]) == [Span(0, 4, "X", 0.5)]
 
 
 def test_presidio_recognizers_report_our_entity_names(patterns: PresidioAnalyzer) -> None:
