@@ -38,7 +38,7 @@ import orjson
 from agogosml.errors import InvalidRecordError, RecordTooLargeError
 from agogosml.privacy.errors import PrivacyError
 from agogosml.privacy.lineage.subjects import check_subject
-from agogosml.privacy.recognizers import StructuredAnalyzer
+from agogosml.privacy.recognizers import Span, StructuredAnalyzer, resolve
 from agogosml.privacy.sealing import SCHEME, Sealer, SealingKey
 from agogosml.privacy.subjectkeys import SubjectShreddedError
 from agogosml.retry import Backoff, retry_until_done
@@ -77,6 +77,8 @@ _SCHEMA_SIDE = ("of type ", "does not match ")
 _REQUIRED = " is a required property"
 _ANALYZER = StructuredAnalyzer()
 REDACTED = "'…'"
+_ENTITY_MARGIN = 100
+"""Longer than any entity the recognizers find (an IBAN with spaces is at most 42)."""
 
 
 def _keep_quoted(text: str, match: re.Match[str]) -> bool:
@@ -88,12 +90,16 @@ def _keep_quoted(text: str, match: re.Match[str]) -> bool:
     return text.startswith(_REQUIRED, match.end())
 
 
-def redact_detail(text: str) -> str:
-    """`text` without the values it quotes (but the schema's types, patterns and required
-    property names) and without what the structured recognizers take for personal data
-    (emails, phones, IBANs, cards, SSNs, BSNs) or runs of 8+ digits. Free text naming a
-    person without quotes cannot be told apart from a message: a detail is best-effort,
-    the original itself is what sealing protects."""
+def redact_detail(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    """`text`, cut to `limit` characters, without the values it quotes (but the schema's
+    types, patterns and required property names) and without what the structured
+    recognizers take for personal data (emails, phones, IBANs, cards, SSNs, BSNs) or runs
+    of 8+ digits. Free text naming a person without quotes cannot be told apart from a
+    message: a detail is best-effort, the original itself is what sealing protects.
+
+    Linear in the text: quotes are redacted in its first 64 times `limit` characters (a quote
+    left open there runs to the end), the recognizers run only on what may be kept."""
+    text = text[:limit * 64]
     pieces: list[str] = []
     cursor = 0
     for match in _QUOTED.finditer(text):
@@ -102,20 +108,24 @@ def redact_detail(text: str) -> str:
         pieces += (text[cursor:match.start()], REDACTED)
         cursor = match.end()
     pieces.append(text[cursor:])
-    text = "".join(pieces)
-    spans = _ANALYZER.analyze(text)
-    if spans:
-        pieces, cursor = [], 0
-        for span in spans:
-            pieces += (text[cursor:span.start], f"<{span.entity}>")
-            cursor = span.end
-        pieces.append(text[cursor:])
-        text = "".join(pieces)
-    return _LONG_NUMBER.sub("<NUMBER>", text)
+    # The recognizers see past the cut, so an entity across it is replaced whole, not left
+    # as a fragment they would miss; nothing after the cut is kept.
+    text = "".join(pieces)[:limit + _ENTITY_MARGIN]
+    spans = resolve([*_ANALYZER.analyze(text),
+                     *(Span(m.start(), m.end(), "NUMBER", 0.0)
+                       for m in _LONG_NUMBER.finditer(text))])
+    pieces, cursor = [], 0
+    for span in spans:
+        if span.start >= limit:
+            break
+        pieces += (text[cursor:span.start], f"<{span.entity}>")
+        cursor = span.end
+    pieces.append(text[cursor:max(cursor, limit)])
+    return short("".join(pieces), limit)
 
 
 def _detail(rejection: Rejection, limit: int = MAX_DETAIL_CHARS) -> str:
-    return short(redact_detail(rejection.detail), limit)
+    return redact_detail(rejection.detail, limit)
 
 
 def _subject(rejection: Rejection) -> str | None:

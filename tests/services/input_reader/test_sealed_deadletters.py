@@ -10,6 +10,8 @@ import asyncio
 import base64
 import os
 import random
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from agogosml.privacy.sealing import SCHEME, Sealer
 from agogosml.privacy.subjectkeys import SubjectKeyStore, sqlite_subject_keys, subject_key_id
 from agogosml.retry import Backoff
 from agogosml.services.input_reader.deadletters import (
+    MAX_DETAIL_CHARS,
     DeadLetterWriter,
     Rejection,
     dead_letter,
@@ -283,3 +286,24 @@ def test_a_sealed_letter_carries_the_record_key_sealed(sealer: Sealer) -> None:
     sealed_key = base64.b64decode(orjson.loads(letter.value)["original_key"])
     assert EMAIL.encode() not in sealed_key
     assert read_dead_letter(letter.value, sealer)["original_key_bytes"] == EMAIL.encode()
+
+
+def test_a_huge_detail_is_redacted_quickly_and_whole() -> None:
+    numbers = ", ".join(str(4_000_000_000 + n) for n in range(100_000))  # 1.2 MB
+    started = time.perf_counter()
+    detail = redact_detail(f"tags: [{numbers}] is too long")
+    assert time.perf_counter() - started < 2
+    assert detail.startswith("tags: [<PHONE>, <PHONE>, ")
+    assert detail.endswith("<PHONE>")
+    assert len(detail) <= MAX_DETAIL_CHARS
+    assert not re.search(r"\d", detail)
+    # An entity across the cut is redacted before the cut, not left as a fragment.
+    for at in range(MAX_DETAIL_CHARS - 40, MAX_DETAIL_CHARS + 5):
+        cut = redact_detail("x" * at + " " + IBAN + " tail")
+        assert "ORYO" not in cut
+        assert IBAN.split()[0] not in cut or len(cut) < at
+
+
+def test_a_quote_left_open_runs_to_the_end() -> None:
+    assert redact_detail(f"name: '{NAME} and more") == "name: '…'"
+    assert redact_detail(f'"{NAME}') == "'…'"
