@@ -17,7 +17,8 @@
   all use the first one written; a shred and a concurrent first use serialise on the row.
 - Each store caches keys for `cache_ttl_s` (30 s by default) so the reader does not query
   the database per record: a shred takes effect at once in the process that shreds and
-  within `cache_ttl_s` in every other process. Tombstones are cached for good.
+  within `cache_ttl_s` in every other process. Tombstones are cached for good. `preload`
+  fetches (and makes) a whole batch's keys in a few statements.
 - Remnants: a shredded key's wrapped bytes may survive in database pages, the WAL or a backup
   (SQLite is opened with secure_delete; PostgreSQL keeps dead rows until VACUUM). They are
   useless without the KEK; to make them useless for good, rotate the KEK: add a new current
@@ -34,7 +35,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -56,6 +57,7 @@ SQLITE_URL = "sqlite:///"
 _KEY_ID_DOMAIN = b"agogosml subject key id\x00"
 _WRAP_DOMAIN = "agogosml subject key v1:"
 _REWRAP_PAGE = 1_000
+_IN_LIST = 500
 
 SCHEMA = Schema("the subject key store", "subject_keys_schema_version", (
     Migration(1, "subject data keys, wrapped, and tombstones of shredded ones", (
@@ -177,18 +179,20 @@ class SubjectKeyStore(SqlDatabase):
                  max_cached: int = DEFAULT_MAX_CACHED,
                  clock: Callable[[], float] = time.monotonic,
                  schema_version: int | None = None) -> None:
-        if not math.isfinite(cache_ttl_s) or cache_ttl_s < 0:
-            raise PolicyError("cache_ttl_s must be a finite number of seconds, 0 or more")
-        if max_cached < 1:
-            raise PolicyError("max_cached must be at least 1")
+        problem = (
+            "cache_ttl_s must be a finite number of seconds, 0 or more"
+            if not math.isfinite(cache_ttl_s) or cache_ttl_s < 0 else
+            "max_cached must be at least 1" if max_cached < 1 else
+            "the key-encryption keyring has no current key" if kek.current_key_id is None
+            else None)
+        if problem is not None:
+            connection.close()
+            raise PolicyError(problem)
         self._kek = kek
         self._cache = _KeyCache(cache_ttl_s, max_cached, clock)
         self._cache_ttl_s = cache_ttl_s
         self._errors = _driver_errors(connection.dialect)
         super().__init__(connection, schema_version)
-        if kek.current_key_id is None:
-            self.close()
-            raise PolicyError("the key-encryption keyring has no current key")
 
     def __repr__(self) -> str:
         return (f"SubjectKeyStore(dialect={self.dialect!r}, "
@@ -232,6 +236,43 @@ class SubjectKeyStore(SqlDatabase):
         if row is None:
             raise KeyUnavailableError(f"subject key {key_id} is unknown to this store")
         return self._remember(key_id, row)
+
+    def preload(self, subjects: Iterable[str]) -> int:
+        """Brings the keys of `subjects` into the cache in a few statements, making those
+        that have none, so a batch's records do not query the database one by one (with a
+        cache_ttl_s of 0 nothing is kept). Returns how many keys are now cached. Subjects no
+        store can hold, shredded ones and keys that do not unwrap are passed over: the
+        record's own `keyring_for` refuses them."""
+        wanted: set[str] = set()
+        for subject in subjects:
+            try:
+                key_id = subject_key_id(subject)
+            except PrivacyError:
+                continue
+            if self._cache.get(key_id) is None:
+                wanted.add(key_id)
+        if not wanted:
+            return 0
+        with self._database():
+            rows = self._rows(sorted(wanted))
+            missing = sorted(wanted - rows.keys())
+            if missing:
+                kek_id, at = self._current_kek_id(), now_ms()
+                with self._lock, self._transaction() as cursor:
+                    cursor.executemany(self._sql(
+                        "INSERT INTO subject_keys (key_id, kek_id, wrapped, created_at_ms) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING"),
+                        [(key_id, kek_id, self._wrap(key_id, os.urandom(KEY_BYTES), kek_id), at)
+                         for key_id in missing])
+                rows.update(self._rows(missing))
+        loaded = 0
+        for key_id, row in rows.items():
+            try:
+                self._remember(key_id, row)
+            except KeyUnavailableError:
+                continue
+            loaded += 1
+        return loaded
 
     def shred(self, subject: str) -> bool:
         """Destroys the subject's key for good, keeping a tombstone with the time; True when
@@ -304,6 +345,17 @@ class SubjectKeyStore(SqlDatabase):
         rows = self._query("SELECT kek_id, wrapped FROM subject_keys WHERE key_id = ?",
                            (key_id,))
         return (rows[0][0], rows[0][1]) if rows else None
+
+    def _rows(self, key_ids: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+        found: dict[str, tuple[Any, Any]] = {}
+        for start in range(0, len(key_ids), _IN_LIST):
+            chunk = key_ids[start:start + _IN_LIST]
+            marks = ", ".join("?" * len(chunk))
+            for key_id, kek_id, wrapped in self._query(
+                    "SELECT key_id, kek_id, wrapped FROM subject_keys "  # noqa: S608 - only ?s
+                    f"WHERE key_id IN ({marks})", chunk):
+                found[str(key_id)] = (kek_id, wrapped)
+        return found
 
     def _insert_new_key(self, key_id: str) -> None:
         kek_id = self._current_kek_id()

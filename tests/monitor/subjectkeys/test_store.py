@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agogosml.privacy.actions import encrypt_value
-from agogosml.privacy.errors import KeyUnavailableError, TokenError
+from agogosml.privacy.errors import KeyUnavailableError, PolicyError, TokenError
 from agogosml.privacy.keys import KEY_ID_PATTERN, Keyring
 from agogosml.privacy.lineage import InvalidSubjectError
 from agogosml.privacy.lineage.subjects import MAX_SUBJECT_CHARS
@@ -22,6 +23,8 @@ from agogosml.privacy.subjectkeys import (
     SubjectShreddedError,
     decrypt_token,
     is_subject_key_id,
+    open_subject_keys,
+    sqlite_subject_keys,
     subject_key_id,
 )
 from tests.monitor.subjectkeys.conftest import Clock, Query, StoreFactory, kek_ring
@@ -251,3 +254,49 @@ def test_any_subject_gets_its_own_key_or_is_refused(
         # Exactly its own key: no case folding, normalization or trimming shares one.
         for lookalike in {"p1", "P1", "p1 ", "\uff501"} - {subject}:
             assert subject_key_id(lookalike) != key_id
+
+
+def test_preloading_a_batch_fills_the_cache_in_a_few_statements(
+        open_store: StoreFactory, location: str, raw_sql: Query) -> None:
+    other = open_store(location)
+    known = token_for(other, "ps_known")
+    other.shred("ps_gone")
+    reader = open_store(location)
+    batch = [f"ps_{n}" for n in range(1_200)] + ["ps_known", "ps_gone", "", "\x00"]
+    assert reader.preload(batch * 2) == 1_201, "every valid, live subject, once"
+    assert reader.preload(batch) == 0, "all cached already"
+    assert raw_sql("SELECT COUNT(*) FROM subject_keys") == [(1_202,)]
+    # From the cache alone: the rows can go (behind the store's back) and the keys stay.
+    tokens = {subject: token_for(reader, subject, subject) for subject in batch[:1_200]}
+    assert decrypt_token(known, PERIOD, reader) == "secret"
+    with pytest.raises(SubjectShreddedError):
+        reader.keyring_for("ps_gone")
+    raw_sql("DELETE FROM subject_keys WHERE key_id <> ?", subject_key_id("ps_known"))
+    assert token_for(reader, "ps_7")
+    raw_sql("DELETE FROM subject_keys")
+    # The rows really are gone: the cache alone served the reader.
+    fresh = open_store(location)
+    with pytest.raises(KeyUnavailableError, match="unknown to this store"):
+        decrypt_token(tokens["ps_7"], PERIOD, fresh)
+
+
+def test_a_preload_agrees_with_the_keys_other_readers_made(
+        open_store: StoreFactory, location: str) -> None:
+    first, second = open_store(location), open_store(location)
+    tokens = {subject: token_for(first, subject, subject) for subject in ("p1", "p2")}
+    assert second.preload(["p1", "p2", "p3"]) == 3
+    assert decrypt_token(tokens["p1"], PERIOD, second) == "p1"
+    assert decrypt_token(token_for(second, "p3", 3), PERIOD, first) == 3
+
+
+def test_a_store_refuses_settings_it_cannot_work_with(tmp_path: Path) -> None:
+    kek = kek_ring()
+    with pytest.raises(PolicyError, match="cache_ttl_s"):
+        sqlite_subject_keys(tmp_path / "a.db", kek, cache_ttl_s=float("nan"))
+    no_current = Keyring()
+    with pytest.raises(PolicyError, match="no current key"):
+        sqlite_subject_keys(tmp_path / "a.db", no_current)
+    with pytest.raises(PolicyError, match="must start with sqlite:/// or postgresql://"):
+        open_subject_keys("mysql://user:hunter2@db/keys", kek)
+    with open_subject_keys(f"sqlite:///{tmp_path / 'b.db'}", kek) as store:
+        assert store.keyring_for("p1").current_key_id == subject_key_id("p1")
