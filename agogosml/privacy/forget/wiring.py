@@ -24,12 +24,12 @@ def loop_config(settings: GdprSettings) -> LoopConfig | None:
     """The model loop retraining on the first snapshot; None without a snapshot."""
     if not settings.snapshots:
         return None
-    store_url = settings.store_url.get_secret_value()
     tracking = Tracking(settings.tracking_uri, settings.artifacts,
-                        model_name=settings.model_name)
+                        model_name=settings.model_name,
+                        lineage_url=settings.store_url.get_secret_value())
     return LoopConfig(tracking, TrainConfig(
         settings.snapshots[0], DatasetSpec(subject=settings.subject_column),
-        shards=settings.shards, lineage_url=store_url))
+        shards=settings.shards))
 
 
 @contextmanager
