@@ -134,13 +134,13 @@ async def group_caught_up(bootstrap: str, group: str, topic: str) -> bool:
     return bool(ends) and all(committed.get(p, 0) >= end for p, end in ends.items())
 
 
-async def read_topic(bootstrap: str, topic: str, timeout_s: float = 60) -> list[dict[str, Any]]:
-    """Every record of `topic` up to its current end."""
+async def read_topic_values(bootstrap: str, topic: str, timeout_s: float = 60) -> list[bytes]:
+    """Every record's value in `topic` up to its current end, as bytes."""
     ends = await end_offsets(bootstrap, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
-    records: list[dict[str, Any]] = []
+    values: list[bytes] = []
     try:
         partitions = [TopicPartition(topic, p) for p in ends]
         consumer.assign(partitions)
@@ -149,11 +149,16 @@ async def read_topic(bootstrap: str, topic: str, timeout_s: float = 60) -> list[
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp.partition]]:
                 batches = await consumer.getmany(timeout_ms=200, max_records=5_000)
                 for messages in batches.values():
-                    records.extend(orjson.loads(m.value) for m in messages
-                                   if m.offset < ends[m.partition])
+                    values.extend(m.value for m in messages if m.offset < ends[m.partition])
     finally:
         await consumer.stop()
-    return records
+    return values
+
+
+async def read_topic(bootstrap: str, topic: str, timeout_s: float = 60) -> list[dict[str, Any]]:
+    """Every record of `topic` up to its current end."""
+    return [orjson.loads(value) for value in await read_topic_values(bootstrap, topic,
+                                                                      timeout_s)]
 
 
 class PacedProducer:

@@ -6,14 +6,8 @@ real headless Chromium, shows the drift and the firing."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from agogosml.localstack.broker import free_port
-from agogosml.services.registry import SERVICES
+from tests.e2e.localstack import local_stack, wait_until
 from tests.monitor.dashboard.harness import open_page
 
 DRIFTED = "distance_from_home_km"
@@ -30,68 +23,11 @@ RETRAIN_OUTCOME = re.compile(r"ok \((registered v\d+|not registered)\)")
 BROWSER_TIMEOUT_MS = 30_000
 
 
-class LocalStack:
-    """`agogosml local-stack` in its own process group, its output collected."""
-
-    def __init__(self, var: Path, env: dict[str, str]) -> None:
-        self.output: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agogosml.cli", "local-stack"], env=env, cwd=var,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def wait_running(self, timeout_s: float) -> None:
-        wait_until(lambda: any("agogosml is running" in line for line in self.output)
-                   or self.process.poll() is not None, timeout_s, "the stack to start")
-        assert self.process.poll() is None, "".join(self.output[-40:])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(90)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        self._reader.join(10)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)  # polling the stack until the condition holds
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[str]:
-    ports = {service.port_variable: str(free_port()) for service in SERVICES}
-    env = {**os.environ, **ports,
-           "AGOGOSML_VAR_DIR": str(tmp_path / "var"),
-           "AGOGOSML_KAFKA_PORT": str(free_port()),
-           "AGOGOSML_KAFKA_CONTROLLER_PORT": str(free_port()),
-           "AGOGOSML_RETRAIN_PORT": str(free_port()),
-           "AGOGOSML_DEMO_RATE": "200",
-           "AGOGOSML_DEMO_DRIFT_AFTER": "1500",
-           "AGOGOSML_DEMO_DRIFT_SIGMAS": "1.5",
-           "AGOGOSML_MONITOR_TICK_S": "1"}
-    local = LocalStack(tmp_path, env)
-    try:
-        local.wait_running(240)
+    with local_stack(tmp_path, AGOGOSML_DEMO_RATE="200", AGOGOSML_DEMO_DRIFT_AFTER="1500",
+                     AGOGOSML_DEMO_DRIFT_SIGMAS="1.5", AGOGOSML_MONITOR_TICK_S="1") as ports:
         yield f"http://127.0.0.1:{ports['AGOGOSML_MONITOR_PORT']}"
-    finally:
-        local.stop()
 
 
 def get(url: str) -> Any:
