@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from agogosml.modelloop.errors import RetrainInProgressError
+from agogosml.modelloop.errors import ModelLoopError, RetrainInProgressError
 from agogosml.modelloop.registry import ALIASES, CHALLENGER, CHAMPION, promote
 from agogosml.modelloop.retrain import LoopConfig, retrain
 from agogosml.modelloop.tracking import TAG_PREFIX, alias_version, connect
@@ -51,16 +51,20 @@ class MlflowModels:
             return {"skipped": f"the champion ({self.model_name} v{champion}) did not use "
                                "the subject"}
         try:
-            result = retrain("erasure", self.loop, reuse_from=champion_run)
+            # A sharded loop reuses the champion's untouched shards by itself.
+            result = retrain("erasure", self.loop)
         except RetrainInProgressError as busy:
             raise ForgetBlockedError(str(busy)) from None
+        except ModelLoopError as error:  # a dataset or model the loop cannot train on
+            raise ForgetBlockedError(f"the retrain failed: {error}") from None
         if result.registered_version is None:
             raise ForgetBlockedError(
                 f"the model retrained without the subject failed its gate "
                 f"({result.gate.summary()}); run {result.run_id}")
         return {"run_id": result.run_id, "version": result.registered_version,
                 "replaces": champion, "roc_auc": round(result.metrics["roc_auc"], 4),
-                "gate": result.gate.summary()}
+                "gate": result.gate.summary(), "fitted_shards": list(result.fitted_shards),
+                "reused_shards": list(result.reused_shards)}
 
     def promote(self, version: str) -> dict[str, Any]:
         connect(self.loop.tracking)
