@@ -2,6 +2,10 @@
 
 Commands print JSON. A candidate the gate rejects exits 3 (the report says why); errors
 exit 2 through the main CLI.
+
+The commands that train or register (train, register, retrain, retrain-server) record
+subject lineage when given an index: --lineage-url, else $AGOGOSML_LINEAGE_URL, else
+$AGOGOSML_LINEAGE_STORE_URL (the index `agogosml gdpr lineage` reads).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
 DEMO_FEATURES = ("amount,hour,distance_from_home_km,transactions_last_24h,"
                  "merchant_category,channel,country,card_present")
 DEMO_PERSONAL = "customer_id,name,email,phone"
+DEMO_SUBJECT = "customer_id"
+LINEAGE_URL_ENVS = ("AGOGOSML_LINEAGE_URL", "AGOGOSML_LINEAGE_STORE_URL")
 
 EXIT_REJECTED = 3
 """Distinct from 1 (a crash) and 2 (bad input), so a scheduler can retry crashes only."""
@@ -39,7 +45,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     train = commands.add_parser("train", help="train a candidate model and log it to MLflow")
     _tracking_args(train)
+    _lineage_args(train)
     _train_args(train)
+    _reuse_args(train)
     train.add_argument("--register", action="store_true",
                        help="then run the gate and register a passing candidate as challenger")
     _gate_args(train)
@@ -56,6 +64,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     register.add_argument("--run-id", required=True)
     register.add_argument("--trigger", choices=TRIGGERS, default="manual")
     _tracking_args(register)
+    _lineage_args(register)
     _gate_args(register)
     register.set_defaults(run=_register)
 
@@ -73,7 +82,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "retrain", help="train, gate and register as challenger, as a trigger would")
     retrain.add_argument("--trigger", choices=TRIGGERS, required=True)
     _tracking_args(retrain)
+    _lineage_args(retrain)
     _train_args(retrain)
+    _reuse_args(retrain)
     _gate_args(retrain)
     retrain.set_defaults(run=_retrain)
 
@@ -83,6 +94,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=8007)
     _tracking_args(server)
+    _lineage_args(server)
     _train_args(server)
     _gate_args(server)
     server.set_defaults(run=_retrain_server)
@@ -97,6 +109,21 @@ def _tracking_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", default="demo")
 
 
+def _lineage_args(parser: argparse.ArgumentParser) -> None:
+    default = next((os.environ[name] for name in LINEAGE_URL_ENVS if os.environ.get(name)),
+                   None)
+    parser.add_argument("--lineage-url", default=default,
+                        help="subject lineage index to record runs and versions in: "
+                             "sqlite:///<path> or postgresql://… (default: "
+                             f"${' or $'.join(LINEAGE_URL_ENVS)}; none: nothing recorded)")
+
+
+def _reuse_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reuse-from", default=None, metavar="RUN_ID",
+                        help="a sharded run whose shards with unchanged rows are reused "
+                             "(an erasure retrain reuses the champion's run by default)")
+
+
 def _train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", type=Path, required=True, help="CSV or JSON-lines file")
     parser.add_argument("--label", default="is_fraud", help="binary (0/1) label column")
@@ -105,6 +132,12 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
                         help="features to treat as categories whatever their dtype")
     parser.add_argument("--personal-fields", default=DEMO_PERSONAL,
                         help="columns that may never be features")
+    parser.add_argument("--subject", default=DEMO_SUBJECT,
+                        help="the data-subject (pseudonym) column lineage records and shards "
+                             "split by; '' for none")
+    parser.add_argument("--shards", type=int, default=0,
+                        help="0: one model; N: N shard models by subject, averaged (SISA), "
+                             "so forgetting a subject refits one shard")
     parser.add_argument("--estimator", choices=ESTIMATOR_NAMES, default="logistic_regression")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="estimator parameter, VALUE as JSON or a plain string (repeatable)")
@@ -130,7 +163,8 @@ def _gate_args(parser: argparse.ArgumentParser) -> None:
 def _tracking(args: argparse.Namespace) -> Tracking:
     from agogosml.modelloop.tracking import Tracking
 
-    return Tracking(args.tracking_uri, args.artifacts, args.experiment, args.model_name)
+    return Tracking(args.tracking_uri, args.artifacts, args.experiment, args.model_name,
+                    getattr(args, "lineage_url", None) or None)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -157,9 +191,9 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     from agogosml.modelloop.training import TrainConfig
 
     spec = DatasetSpec(args.label, _names(args.features), _names(args.categorical),
-                       _names(args.personal_fields))
+                       _names(args.personal_fields), args.subject.strip() or None)
     return TrainConfig(args.dataset, spec, args.estimator, _params(args.param), args.seed,
-                       args.holdout_fraction)
+                       args.holdout_fraction, args.shards)
 
 
 def _limits(args: argparse.Namespace) -> GateLimits:
@@ -209,10 +243,13 @@ def _write_demo_dataset(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from agogosml.modelloop.training import train
 
-    trained = train(_tracking(args), _train_config(args))
+    trained = train(_tracking(args), _train_config(args), reuse_from=args.reuse_from)
     result: dict[str, Any] = {"run_id": trained.run_id, "model_uri": trained.model_uri,
                               "dataset_digest": trained.dataset_digest,
-                              "metrics": trained.metrics}
+                              "metrics": trained.metrics,
+                              "fitted_shards": list(trained.fitted_shards),
+                              "reused_shards": list(trained.reused_shards),
+                              "lineage_subjects": trained.lineage_subjects}
     if args.register:
         result.update(_gate_and_register(args, trained.run_id))
     _print(result)
@@ -259,7 +296,7 @@ def _rollback(args: argparse.Namespace) -> None:
 def _retrain(args: argparse.Namespace) -> None:
     from agogosml.modelloop.retrain import retrain
 
-    result = retrain(args.trigger, _loop_config(args))
+    result = retrain(args.trigger, _loop_config(args), reuse_from=args.reuse_from)
     if args.report is not None:
         args.report.write_text(result.gate.to_json())
     _print(result.to_dict())

@@ -22,16 +22,25 @@ CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
+DEMO_SUBJECT = "customer_id"
+"""The demo's data-subject column (one of its personal fields)."""
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """Which columns are the label and the features. A feature's kind follows its dtype
     (bool → boolean, numbers → numeric, anything else → categorical) unless it is listed
-    in `categorical` (integer codes, say). Personal fields may never be features."""
+    in `categorical` (integer codes, say). Personal fields may never be features.
+
+    `subject` is the column holding each row's data subject (a pseudonym, as the input
+    reader writes it), or None: what lineage records and sharded training splits by. It is
+    personal, so never a feature; training needs it only for lineage or shards."""
 
     label: str = LABEL
     features: tuple[str, ...] = FEATURES
     categorical: tuple[str, ...] = ()
     personal_fields: tuple[str, ...] = PERSONAL_FIELDS
+    subject: str | None = DEMO_SUBJECT
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,9 @@ def resolve_schema(frame: pd.DataFrame, spec: DatasetSpec) -> FeatureSchema:
         raise DatasetError(f"personal fields cannot be features: {', '.join(personal)}")
     if spec.label in spec.features:
         raise DatasetError(f"the label {spec.label} cannot be a feature")
+    if spec.subject is not None and spec.subject in (*spec.features, spec.label):
+        raise DatasetError(f"the subject column {spec.subject} cannot be a feature or the "
+                           "label")
     missing = [name for name in (*spec.features, spec.label) if name not in frame.columns]
     if missing:
         raise DatasetError(f"dataset lacks columns: {', '.join(missing)}")

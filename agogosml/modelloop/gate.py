@@ -1,9 +1,10 @@
 """The test gate: may a candidate run's model become the challenger?
 
-The candidate is scored as the app would serve it (MLflow pyfunc) on the holdout stored
-with its run, and the current champion (`models:/<name>@champion`, if any) on the very
-same rows. The champion may have been trained on some of those rows when the data set
-changed since; that favours the champion, so the gate errs on the side of keeping it.
+The candidate is scored as the app would serve it (MLflow pyfunc: for a sharded model, the
+whole ensemble) on the holdout stored with its run, and the current champion
+(`models:/<name>@champion`, if any) on the very same rows. The champion may have been
+trained on some of those rows when the data set changed since; that favours the champion,
+so the gate errs on the side of keeping it.
 The report is logged with the candidate's run (`gate/report.json`, tag `agogosml.gate`).
 """
 
@@ -106,7 +107,7 @@ def evaluate(tracking: Tracking, run_id: str, limits: GateLimits | None = None,
         raise ModelLoopError(f"run {run_id} has no model logged by the model loop")
     candidate = mlflow.pyfunc.load_model(model_uri)
     input_types = _input_types(candidate)
-    fitted_names = getattr(mlflow.sklearn.load_model(model_uri), "feature_names_in_", None)
+    fitted_names = _fitted_names(candidate, model_uri)
     output, valid = _score(candidate, features)
     report_checks = [
         checks.signature_matches(input_types, fitted_names, schema),
@@ -145,6 +146,19 @@ def _score(model: Any, features: pd.DataFrame) -> tuple[np.ndarray[Any, Any] | N
         return None, Check("probabilities", False,
                            f"the model cannot score its holdout: {_first_line(error)}")
     return output, checks.probabilities_valid(output, len(features))
+
+
+def _fitted_names(model: Any, model_uri: str) -> list[str] | None:
+    """The columns the pipeline was fitted on; for a sharded model, those of the first shard
+    that differs from the first (so a mismatch is reported), else the first's."""
+    if "sklearn" in model.metadata.flavors:
+        names = getattr(mlflow.sklearn.load_model(model_uri), "feature_names_in_", None)
+        return None if names is None else list(names)
+    shards = getattr(model.unwrap_python_model(), "shards", None) or []
+    fitted = [list(getattr(shard, "feature_names_in_", [])) for shard in shards]
+    if not fitted:
+        return None
+    return next((names for names in fitted if names != fitted[0]), fitted[0])
 
 
 def _input_types(model: Any) -> dict[str, str] | None:

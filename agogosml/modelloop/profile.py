@@ -78,10 +78,17 @@ class CategoricalProfile:
 
 
 def value_shares(values: pd.Series) -> dict[str, float]:
-    """Share of each value (missing ones under "None"), most frequent first."""
-    counts = values.map(lambda value: "None" if pd.isna(value) else str(value)).value_counts()
-    total = int(counts.sum())
-    return {str(key): int(count) / total for key, count in counts.items()}
+    """Share of each value (missing ones under "None"), most frequent first. Values are
+    counted first and named after (`str`), so a large column is not turned into strings
+    one by one; values with the same name (1 and "1") count together."""
+    counts: dict[str, int] = {}
+    value: Any
+    for value, count in values.value_counts(dropna=False).items():
+        name = "None" if value is None or bool(pd.isna(value)) else str(value)
+        counts[name] = counts.get(name, 0) + int(count)
+    total = sum(counts.values())
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    return {name: count / total for name, count in ranked}
 
 
 @dataclass(frozen=True)

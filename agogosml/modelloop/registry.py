@@ -12,6 +12,9 @@ challenger alias is removed (that version is the champion now).
 `rollback`: champion → previous, rolled_back → the demoted champion, and `previous` is
 removed: a second rollback in a row refuses instead of flipping between two versions.
 
+With a lineage index configured, registering records the new version in it (see
+agogosml.modelloop.lineage); a version that cannot be recorded is deleted again.
+
 Every action tags the versions it touched (`agogosml.<action>_at`) and appends a line
 to the registered model's history tags (`agogosml.history.0001`, …), so MLflow's UI shows
 what happened and when.
@@ -22,20 +25,32 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import mlflow
+from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
 from agogosml.modelloop.errors import RegistryError
 from agogosml.modelloop.gate import GateReport
+from agogosml.modelloop.lineage import (
+    LineageRecordError,
+    lineage_index,
+    record_version,
+    require_lineage,
+)
 from agogosml.modelloop.tracking import (
     MODEL_URI_TAG,
+    RUN_ID_TAG,
     TAG_PREFIX,
     TRIGGER_TAG,
     Tracking,
     alias_version,
     connect,
 )
+
+if TYPE_CHECKING:
+    from agogosml.privacy.lineage import LineageIndex
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +59,11 @@ ALIASES = (CHAMPION, CHALLENGER, PREVIOUS, ROLLED_BACK)
 HISTORY_PREFIX = f"{TAG_PREFIX}history."
 
 
-def register_challenger(tracking: Tracking, report: GateReport, trigger: str = "manual") -> str:
+def register_challenger(tracking: Tracking, report: GateReport, trigger: str = "manual", *,
+                        lineage: LineageIndex | None = None) -> str:
     """Register the report's run as a new version with alias `challenger`; refuses a
-    report that did not pass."""
+    report that did not pass. With a lineage index (`lineage`, else the one at
+    `tracking.lineage_url`) the version is recorded there before the alias moves."""
     if not report.passed:
         raise RegistryError(f"run {report.run_id} is not registered: gate {report.summary()}")
     if report.model_name != tracking.model_name:
@@ -56,14 +73,14 @@ def register_challenger(tracking: Tracking, report: GateReport, trigger: str = "
     client = MlflowClient()
     run = client.get_run(report.run_id)
     digests = [item.dataset.digest for item in run.inputs.dataset_inputs] if run.inputs else []
-    version = mlflow.register_model(run.data.tags[MODEL_URI_TAG], tracking.model_name, tags={
-        f"{TAG_PREFIX}run_id": report.run_id,
+    version = _register(client, tracking, run, lineage, {
+        RUN_ID_TAG: report.run_id,
         TRIGGER_TAG: trigger,
         f"{TAG_PREFIX}roc_auc": f"{report.candidate_metrics['roc_auc']:.4f}",
         f"{TAG_PREFIX}gate": report.summary()[:5_000],
         f"{TAG_PREFIX}dataset_digest": ",".join(digests),
         f"{TAG_PREFIX}registered_at": _now(),
-    }).version
+    })
     client.update_model_version(
         tracking.model_name, version,
         description=f"Trained by run {report.run_id} (trigger: {trigger}); gate "
@@ -78,20 +95,43 @@ def register_challenger(tracking: Tracking, report: GateReport, trigger: str = "
     return str(version)
 
 
-def bootstrap_champion(tracking: Tracking, run_id: str, trigger: str = "bootstrap") -> str:
+def bootstrap_champion(tracking: Tracking, run_id: str, trigger: str = "bootstrap", *,
+                       lineage: LineageIndex | None = None) -> str:
     """Register a run's model and make it champion without a gate: how the demo model (and
     any first model, which has nothing to be gated against) starts. Every later champion
-    should come through register_challenger and promote."""
+    should come through register_challenger and promote. Lineage as in
+    register_challenger."""
     connect(tracking)
     client = MlflowClient()
     run = client.get_run(run_id)
-    version = str(mlflow.register_model(run.data.tags[MODEL_URI_TAG], tracking.model_name, tags={
-        f"{TAG_PREFIX}run_id": run_id, TRIGGER_TAG: trigger,
+    version = _register(client, tracking, run, lineage, {
+        RUN_ID_TAG: run_id, TRIGGER_TAG: trigger,
         f"{TAG_PREFIX}roc_auc": f"{run.data.metrics['roc_auc']:.4f}",
         f"{TAG_PREFIX}registered_at": _now(),
-    }).version)
+    })
     client.set_registered_model_alias(tracking.model_name, CHAMPION, version)
     _history(client, tracking.model_name, f"bootstrap: v{version} is champion (run {run_id})")
+    return version
+
+
+def _register(client: MlflowClient, tracking: Tracking, run: Run,
+              lineage: LineageIndex | None, tags: dict[str, str]) -> str:
+    """A new version of the run's model, recorded in the lineage index when there is one;
+    a version whose lineage cannot be recorded is deleted again, before any alias."""
+    run_id = run.info.run_id
+    if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
+        raise RegistryError(f"run {run_id} is {run.info.status}, not FINISHED: it is not "
+                            "registered")
+    with lineage_index(tracking, lineage) as index:
+        require_lineage(run, index)
+        version = str(mlflow.register_model(run.data.tags[MODEL_URI_TAG], tracking.model_name,
+                                            tags=tags).version)
+        if index is not None:
+            try:
+                record_version(index, run_id, tracking.model_name, version)
+            except LineageRecordError:
+                client.delete_model_version(tracking.model_name, version)
+                raise
     return version
 
 

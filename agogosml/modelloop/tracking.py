@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -22,6 +22,7 @@ GATE_REPORT_ARTIFACT = "gate/report.json"
 TAG_PREFIX = "agogosml."
 TRIGGER_TAG = "agogosml.trigger"
 MODEL_URI_TAG = "agogosml.model_uri"
+RUN_ID_TAG = "agogosml.run_id"
 GATE_TAG = "agogosml.gate"
 
 # What MLflow answers when a registered model or an alias does not exist.
@@ -30,12 +31,15 @@ ABSENT = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
 @dataclass(frozen=True)
 class Tracking:
-    """An MLflow tracking + registry store and where new experiments keep artifacts."""
+    """An MLflow tracking + registry store and where new experiments keep artifacts; and
+    the subject lineage index (agogosml.privacy.lineage) runs and versions are recorded in,
+    if any: sqlite:///<path> or postgresql://… (see agogosml.modelloop.lineage)."""
 
     tracking_uri: str = "sqlite:///var/mlflow/mlflow.db"
     artifacts_dir: Path = Path("var/mlflow/artifacts")
     experiment: str = "agogosml-model-loop"
     model_name: str = "demo"
+    lineage_url: str | None = field(default=None, repr=False)  # it may hold a password
 
 
 def connect(tracking: Tracking) -> None:

@@ -1,47 +1,78 @@
-"""Train a candidate: fit a pipeline on a dataset file and record everything the gate,
-the registry and drift detection need in one MLflow run.
+"""Train a candidate: fit a pipeline (or one per shard) on a dataset file and record
+everything the gate, the registry, drift detection and subject lineage need in one MLflow
+run.
 
 The run holds: params, holdout metrics, the dataset as an input (source = the file,
 digest = sha256 of its bytes — MLflow's own digest reads only the first 10,000 rows),
 the model (pyfunc answers predict_proba; signature and input example), the reference
 profile, the holdout rows (features and label only, never personal fields) and a
 manifest that says how it all was made.
+
+With `TrainConfig.shards` N ≥ 1 the model is SISA-style: the training rows are split into
+N shards by subject (agogosml.modelloop.shards), one pipeline is fitted per shard and the
+logged model averages them (agogosml.modelloop.ensemble); the holdout is chosen by subject
+too. `reuse_from` names an earlier sharded run: a shard whose rows did not change is taken
+from it instead of fitted again, which is how forgetting a subject refits only its shard.
+The run's tags say which shards were fitted (`agogosml.shards_fitted`) and which reused
+(`agogosml.shards_reused`, from `agogosml.reuse`).
+
+With a lineage index (`Tracking.lineage_url`, or one passed in) the run records its
+dataset digest and every subject of the dataset first thing; if that fails, the run fails
+(agogosml.modelloop.lineage). Subjects are recorded as the dataset holds them: the input
+reader has pseudonymized them already.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
 import logging
 import tempfile
-import warnings
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pandas as pd
-from mlflow.data.pandas_dataset import from_pandas
-from mlflow.models import infer_signature
+import sklearn
 
 from agogosml.modelloop.dataset import (
     DatasetSpec,
     FeatureSchema,
+    Split,
     file_digest,
     load_dataset,
     resolve_schema,
     split_holdout,
 )
+from agogosml.modelloop.ensemble import (
+    ReusableShards,
+    ShardedModel,
+    ShardRecord,
+    fit_shards,
+    load_shard_records,
+)
+from agogosml.modelloop.errors import DatasetError, ModelLoopError
 from agogosml.modelloop.estimators import SKOPS_TRUSTED_TYPES, build_pipeline, estimator_params
+from agogosml.modelloop.lineage import (
+    LINEAGE_TAG,
+    NOT_RECORDED,
+    RECORDED,
+    lineage_index,
+    record_training,
+    training_subjects,
+)
 from agogosml.modelloop.profile import ReferenceProfile
+from agogosml.modelloop.runlog import log_dataset, log_holdout, log_pipeline, log_sharded_model
 from agogosml.modelloop.scores import holdout_metrics
+from agogosml.modelloop.shards import shard_rows, subject_split
 from agogosml.modelloop.tracking import (
     HOLDOUT_ARTIFACT,
     MANIFEST_ARTIFACT,
-    MODEL_ARTIFACT,
     MODEL_URI_TAG,
     PROFILE_ARTIFACT,
+    TAG_PREFIX,
     TRIGGER_TAG,
     Tracking,
     connect,
@@ -49,22 +80,43 @@ from agogosml.modelloop.tracking import (
     read_text_artifact,
 )
 
+if TYPE_CHECKING:
+    from agogosml.privacy.lineage import LineageIndex
+
 log = logging.getLogger(__name__)
+
+PROFILE_PREDICTION_ROWS = 20_000
+"""The reference profile's prediction histogram is taken on at most this many training
+rows (a seeded sample): ten bins need no more, and a sharded model scores every row once
+per shard."""
+SUBJECT_SPLIT = "subject-sha256-v1"
+"""How sharded training splits and shards (agogosml.modelloop.shards); part of the recipe a
+reused shard must share."""
+
+SHARDS_FITTED_TAG = f"{TAG_PREFIX}shards_fitted"
+SHARDS_REUSED_TAG = f"{TAG_PREFIX}shards_reused"
+REUSE_TAG = f"{TAG_PREFIX}reuse"
+"""Where reused shards came from, or why none were reused."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """`shards` 0: one model on every training row, holdout stratified by label, as
+    always; N ≥ 1: N shard models by `spec.subject`, averaged, holdout chosen by subject."""
+
     dataset: Path
     spec: DatasetSpec = field(default_factory=DatasetSpec)
     estimator: str = "logistic_regression"
     params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 7
     holdout_fraction: float = 0.25
+    shards: int = 0
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """How a run was made; stored as `model_loop.json` next to the model."""
+    """How a run was made; stored as `model_loop.json` next to the model. `shard_recipe`
+    digests everything a reused shard must share with the run reusing it."""
 
     schema: FeatureSchema
     personal_fields: tuple[str, ...]
@@ -75,6 +127,9 @@ class Manifest:
     dataset_digest: str
     dataset_rows: int
     holdout_rows: int
+    subject: str | None = None
+    shards: int = 0
+    shard_recipe: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -88,80 +143,182 @@ class Manifest:
 
 @dataclass(frozen=True)
 class TrainResult:
+    """`shards` is empty for a single model. `lineage_subjects` is how many subjects the
+    lineage index holds for the run, None when no index was configured."""
+
     run_id: str
     model_uri: str
     metrics: dict[str, float]
     dataset_digest: str
+    shards: tuple[ShardRecord, ...] = ()
+    reused_from: str | None = None
+    lineage_subjects: int | None = None
+
+    @property
+    def fitted_shards(self) -> tuple[int, ...]:
+        return tuple(record.index for record in self.shards if record.fitted)
+
+    @property
+    def reused_shards(self) -> tuple[int, ...]:
+        return tuple(record.index for record in self.shards if not record.fitted)
 
 
-def train(tracking: Tracking, config: TrainConfig, trigger: str = "manual") -> TrainResult:
+@dataclass(frozen=True)
+class _Fitted:
+    """What was fitted, on which split: a pipeline or a sharded model."""
+
+    split: Split
+    model: Any
+    sharded: ShardedModel | None
+    shard_recipe: str
+    reuse_note: str
+
+
+def train(tracking: Tracking, config: TrainConfig, trigger: str = "manual", *,
+          reuse_from: str | None = None, lineage: LineageIndex | None = None) -> TrainResult:
+    """`reuse_from`: an earlier sharded run (say the champion's) whose unchanged shards
+    are reused; ignored, with the reason in the run's `agogosml.reuse` tag, when that run
+    was made with another recipe. `lineage`: an open LineageIndex, else the one at
+    `tracking.lineage_url`, if any."""
+    if config.shards < 0:
+        raise ModelLoopError(f"shards {config.shards}: use 0 (one model) or a positive count")
+    if reuse_from is not None and not config.shards:
+        raise ModelLoopError("reuse_from needs sharded training (TrainConfig.shards ≥ 1)")
     frame = load_dataset(config.dataset)
     digest = file_digest(config.dataset)
     schema = resolve_schema(frame, config.spec)
-    split = split_holdout(frame, schema, config.holdout_fraction, config.seed)
-    pipeline = build_pipeline(schema, config.estimator, config.params, config.seed)
-    pipeline.fit(split.train_x, split.train_y)
-    metrics = holdout_metrics(split.holdout_y, pipeline.predict_proba(split.holdout_x))
-    profile = ReferenceProfile.build(split.train_x, split.train_y, schema,
-                                     pipeline.predict_proba(split.train_x))
-    source = str(config.dataset.resolve())
-    manifest = Manifest(schema, config.spec.personal_fields, config.estimator, config.seed,
-                        config.holdout_fraction, source, digest, len(frame), len(split.holdout_x))
     connect(tracking)
-    with mlflow.start_run(run_name=f"train-{trigger}", tags={TRIGGER_TAG: trigger}) as run:
-        mlflow.log_params({"estimator": config.estimator, "seed": config.seed,
-                           "holdout_fraction": config.holdout_fraction, "label": schema.label,
-                           "features": ",".join(schema.features), "dataset_rows": len(frame)})
-        mlflow.log_params({f"classifier.{key}": value
-                           for key, value in estimator_params(pipeline).items()})
-        mlflow.log_metrics(metrics)
-        _log_dataset(frame, source, schema.label, digest)
-        mlflow.log_text(profile.to_json(), PROFILE_ARTIFACT)
-        mlflow.log_text(manifest.to_json(), MANIFEST_ARTIFACT)
-        _log_holdout(split.holdout_frame(schema.label))
-        model_uri = _log_model(pipeline, split.train_x, SKOPS_TRUSTED_TYPES[config.estimator])
-        mlflow.set_tag(MODEL_URI_TAG, model_uri)
+    with lineage_index(tracking, lineage) as index:
+        subjects = training_subjects(frame, config.spec.subject) if index is not None \
+            else None
+        with tempfile.TemporaryDirectory() as workdir:
+            fitted = _fit(frame, schema, config, reuse_from, Path(workdir))
+            metrics = holdout_metrics(fitted.split.holdout_y,
+                                      fitted.model.predict_proba(fitted.split.holdout_x))
+            profile = ReferenceProfile.build(
+                fitted.split.train_x, fitted.split.train_y, schema,
+                fitted.model.predict_proba(_prediction_sample(fitted.split.train_x,
+                                                              config.seed)))
+            source = str(config.dataset.resolve())
+            manifest = Manifest(schema, _personal_fields(config.spec), config.estimator,
+                                config.seed, config.holdout_fraction, source, digest,
+                                len(frame), len(fitted.split.holdout_x), config.spec.subject,
+                                config.shards, fitted.shard_recipe)
+            with mlflow.start_run(run_name=f"train-{trigger}",
+                                  tags={TRIGGER_TAG: trigger}) as run:
+                run_id = run.info.run_id
+                if index is not None and subjects is not None:
+                    record_training(index, run_id, tracking.model_name, digest, subjects)
+                mlflow.set_tag(LINEAGE_TAG, NOT_RECORDED if subjects is None
+                               else f"{RECORDED}: {len(subjects)} subjects")
+                model_uri = _log_run(run_id, frame, source, digest, config, fitted, metrics,
+                                     profile, manifest)
     log.info("candidate trained", extra={
-        "run_id": run.info.run_id, "trigger": trigger, "estimator": config.estimator,
-        "dataset_digest": digest, "rows": len(frame),
+        "run_id": run_id, "trigger": trigger, "estimator": config.estimator,
+        "dataset_digest": digest, "rows": len(frame), "shards": config.shards,
+        "shards_fitted": len(fitted.sharded.fitted_shards) if fitted.sharded else None,
         **{name: round(value, 4) for name, value in metrics.items()}})
-    return TrainResult(run.info.run_id, model_uri, metrics, digest)
+    sharded = fitted.sharded
+    records = tuple(replace(record, fitted_by_run=record.fitted_by_run or run_id)
+                    for record in sharded.records) if sharded else ()
+    return TrainResult(run_id, model_uri, metrics, digest, records,
+                       sharded.reused_from if sharded else None,
+                       None if subjects is None else len(subjects))
 
 
-@contextlib.contextmanager
-def _without_mlflow_hints() -> Iterator[None]:
-    with warnings.catch_warnings():
-        # Schema inference hints that integer columns cannot hold missing values (ours
-        # never do), and MLflow registers its local-file source twice and says so.
-        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*interpreted in multiple ways",
-                                category=UserWarning)
-        yield
+def _personal_fields(spec: DatasetSpec) -> tuple[str, ...]:
+    """The spec's personal fields and its subject column, which is personal too."""
+    subject = (spec.subject,) if spec.subject else ()
+    return tuple(dict.fromkeys((*spec.personal_fields, *subject)))
 
 
-def _log_dataset(frame: pd.DataFrame, source: str, label: str, digest: str) -> None:
-    with _without_mlflow_hints():
-        dataset = from_pandas(frame, source=source, targets=label, name=Path(source).name,
-                              digest=digest)
-        mlflow.log_input(dataset, context="training")  # infers the schema only now
+def _prediction_sample(train_x: pd.DataFrame, seed: int) -> pd.DataFrame:
+    if len(train_x) <= PROFILE_PREDICTION_ROWS:
+        return train_x
+    return train_x.sample(n=PROFILE_PREDICTION_ROWS, random_state=seed)
 
 
-def _log_holdout(holdout: pd.DataFrame) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / Path(HOLDOUT_ARTIFACT).name
-        holdout.to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), str(Path(HOLDOUT_ARTIFACT).parent))
+def _fit(frame: pd.DataFrame, schema: FeatureSchema, config: TrainConfig,
+         reuse_from: str | None, workdir: Path) -> _Fitted:
+    if not config.shards:
+        split = split_holdout(frame, schema, config.holdout_fraction, config.seed)
+        pipeline = build_pipeline(schema, config.estimator, config.params, config.seed)
+        return _Fitted(split, pipeline.fit(split.train_x, split.train_y), None, "", "")
+    if config.spec.subject is None:
+        raise DatasetError("sharded training needs a subject column (DatasetSpec.subject)")
+    recipe = shard_recipe(config, schema)
+    reusable, note = _reusable(reuse_from, config.shards, recipe)
+    sharded = subject_split(frame, schema, config.spec.subject, config.holdout_fraction,
+                            config.seed, config.shards)
+    model = fit_shards(shard_rows(sharded), schema, config.estimator, config.params,
+                       config.seed, reusable, workdir)
+    return _Fitted(sharded.split, model, model, recipe, note)
 
 
-def _log_model(pipeline: Any, train_x: pd.DataFrame, trusted_types: tuple[str, ...]) -> str:
-    with _without_mlflow_hints():
-        signature = infer_signature(train_x, pipeline.predict_proba(train_x.head(50)))
-        info = mlflow.sklearn.log_model(
-            pipeline, name=MODEL_ARTIFACT, signature=signature, input_example=train_x.head(3),
-            pyfunc_predict_fn="predict_proba", skops_trusted_types=list(trusted_types),
-            # Stating the requirements spares MLflow a subprocess that infers them.
-            pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True))
-    return str(info.model_uri)
+def shard_recipe(config: TrainConfig, schema: FeatureSchema) -> str:
+    """A digest of what makes two runs' shards interchangeable: features, subject, estimator
+    and its parameters, seed, holdout, shard count, split method, scikit-learn version."""
+    recipe = {"schema": schema.to_dict(), "subject": config.spec.subject,
+              "estimator": config.estimator, "params": dict(config.params),
+              "seed": config.seed, "holdout_fraction": config.holdout_fraction,
+              "shards": config.shards, "split": SUBJECT_SPLIT,
+              "scikit_learn": sklearn.__version__}
+    text = json.dumps(recipe, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _reusable(run_id: str | None, shards: int,
+              recipe: str) -> tuple[ReusableShards | None, str]:
+    """The earlier run's shards if they may be reused, and a note on what was decided."""
+    if run_id is None:
+        return None, "none asked: every shard fitted"
+    try:
+        previous = load_manifest(run_id)
+    except ModelLoopError:
+        return _not_reusable(run_id, "it is not a run of the model loop")
+    if previous.shards != shards:
+        return _not_reusable(run_id, f"it has {previous.shards} shards, not {shards}")
+    if previous.shard_recipe != recipe:
+        return _not_reusable(run_id, "it was trained with another recipe (features, subject, "
+                                     "estimator, parameters, seed, holdout or scikit-learn)")
+    records = load_shard_records(run_id)
+    return ReusableShards(run_id, {record.index: record for record in records}), \
+        f"unchanged shards reused from run {run_id}"
+
+
+def _not_reusable(run_id: str, reason: str) -> tuple[None, str]:
+    log.warning("shards not reused: every shard is fitted",
+                extra={"reuse_from": run_id, "reason": reason})
+    return None, f"none from run {run_id}: {reason}; every shard fitted"
+
+
+def _log_run(run_id: str, frame: pd.DataFrame, source: str, digest: str,
+             config: TrainConfig, fitted: _Fitted, metrics: dict[str, float],
+             profile: ReferenceProfile, manifest: Manifest) -> str:
+    schema, split, sharded = manifest.schema, fitted.split, fitted.sharded
+    mlflow.log_params({"estimator": config.estimator, "seed": config.seed,
+                       "holdout_fraction": config.holdout_fraction, "label": schema.label,
+                       "features": ",".join(schema.features), "dataset_rows": len(frame),
+                       "shards": config.shards})
+    first = sharded.pipelines[0] if sharded else fitted.model
+    mlflow.log_params({f"classifier.{key}": value
+                       for key, value in estimator_params(first).items()})
+    mlflow.log_metrics(metrics)
+    log_dataset(run_id, frame, source, schema.label, digest)
+    mlflow.log_text(profile.to_json(), PROFILE_ARTIFACT)
+    mlflow.log_text(manifest.to_json(), MANIFEST_ARTIFACT)
+    log_holdout(split.holdout_frame(schema.label))
+    trusted = SKOPS_TRUSTED_TYPES[config.estimator]
+    if sharded is None:
+        model_uri = log_pipeline(fitted.model, split.train_x, trusted)
+    else:
+        mlflow.set_tags({
+            SHARDS_FITTED_TAG: ",".join(map(str, sharded.fitted_shards)) or "none",
+            SHARDS_REUSED_TAG: ",".join(map(str, sharded.reused_shards)) or "none",
+            REUSE_TAG: fitted.reuse_note})
+        model_uri = log_sharded_model(sharded, run_id, split.train_x, trusted)
+    mlflow.set_tag(MODEL_URI_TAG, model_uri)
+    return model_uri
 
 
 def load_manifest(run_id: str) -> Manifest:
