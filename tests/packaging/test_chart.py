@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings
 
 from agogosml.modelloop.cli import add_parsers as add_modelloop_parsers
 from agogosml.modelloop.http import RetrainServerSettings
+from agogosml.privacy.settings import GdprSettings
 from agogosml.services.app.settings import AppSettings
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.services.monitor.settings import MonitorSettings
@@ -65,21 +66,26 @@ SECRET_PATHS = (
     ("auth", "monitorApiTokenSecondary"),
     ("auth", "retrainToken"),
     ("auth", "retrainTokenSecondary"),
+    ("privacy", "store", "url"),
     ("secretChecksumSalt",),
 )
-# Under `helm template` the chart cannot look its Secret up, so it draws new tokens and a
-# new checksum salt on every render; renders that are compared get these instead.
+# Under `helm template` the chart cannot look its Secrets up, so it draws new tokens, a
+# new checksum salt and new privacy keys on every render; renders that are compared get
+# these instead (the keyrings from Secrets of the operator's).
 FIXED_SECRETS = {
     "auth.pipelineToken": "TESTSECRET-fixed-pipeline-token",
     "auth.apiKey.value": "TESTSECRET-fixed-api-key-0001",
     "auth.monitorApiToken": "TESTSECRET-fixed-monitor-token",
     "auth.retrainToken": "TESTSECRET-fixed-retrain-token",
     "secretChecksumSalt": "TESTSECRET-fixed-salt",
+    "privacy.keyring.existingSecret": "fixed-privacy-keyring",
+    "privacy.kek.existingSecret": "fixed-privacy-kek",
 }
 GENERATED_KEYS = {"pipeline-token", "api-key", "monitor-api-token", "retrain-token",
                   "checksum-salt"}
 SETTINGS: tuple[type[BaseSettings], ...] = (ReaderSettings, AppSettings, WriterSettings,
-                                            MonitorSettings, RetrainServerSettings)
+                                            MonitorSettings, RetrainServerSettings,
+                                            GdprSettings)
 FULLNAME = RELEASE  # the release name contains the chart name, so fullname is the release
 APP = f"{FULLNAME}-app"
 PREVIEW = f"{FULLNAME}-app-preview"
@@ -495,7 +501,7 @@ def test_secrets_only_in_the_secret(rendered: dict[str, Rendered], values: str) 
     for _, container in chart.containers():
         for value in env_values(container).values():
             assert not any(secret in value for secret in secrets)
-    (secret_object,) = chart.of_kind("Secret")
+    secret_object = chart.get("Secret", FULLNAME)
     stored = {key: base64.b64decode(value).decode()
               for key, value in secret_object["data"].items()}
     assert set(secrets) <= set(stored.values())

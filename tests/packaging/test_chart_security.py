@@ -22,10 +22,16 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
+from agogosml.envelope import Event
 from agogosml.modelloop.http import RetrainServerSettings
+from agogosml.privacy.keyfile import new_keyring_text
+from agogosml.privacy.keys import Keyring
+from agogosml.privacy.settings import GdprSettings
 from agogosml.services.app.settings import AppSettings
+from agogosml.services.input_reader.privacy import privacy_from_settings
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.services.monitor.settings import MonitorSettings
 from agogosml.services.output_writer.settings import WriterSettings
@@ -42,6 +48,7 @@ from tests.packaging.helm import (
     env_values,
     name_of,
     only_container,
+    pod_spec,
 )
 
 pytestmark = pytest.mark.timeout(1_200)
@@ -54,6 +61,16 @@ FIXED = {
     "auth.monitorApiToken": "TESTSECRET-monitor-token-one",
     "auth.retrainToken": "TESTSECRET-retrain-token-one",
     "secretChecksumSalt": "TESTSECRET-checksum-salt",
+}
+# What the owner of an existing Secret would put there (the keys values.yaml names).
+EXISTING_SECRETS = {
+    "agogosml-auth": {"pipeline-token": "x" * 24 + "-pipeline",
+                      "api-key": "y" * 24 + "-api-key",
+                      "monitor-api-token": "z" * 24 + "-monitor"},
+    "kafka-credentials": {"password": "p"},
+    "agogosml-monitor-store": {"url": "postgresql://monitor:pw@db.example/events"},
+    "agogosml-privacy-keyring": {"keyring.yaml": new_keyring_text()},
+    "agogosml-privacy-kek": {"kek.yaml": new_keyring_text()},
 }
 SETTINGS: dict[str, type[BaseSettings]] = {
     "AGOGOSML_READER_": ReaderSettings, "AGOGOSML_APP_": AppSettings,
@@ -89,7 +106,48 @@ def chart_secret(chart: Rendered) -> dict[str, str]:
     secret = chart.find("Secret", FULLNAME)
     if secret is None:
         return {}
+    return decoded(secret)
+
+
+def decoded(secret: Manifest) -> dict[str, str]:
     return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+
+
+def rendered_secrets(chart: Rendered) -> dict[str, dict[str, str]]:
+    """Every Secret the chart renders (its own, the generated privacy keyrings), decoded."""
+    return {name_of(secret): decoded(secret) for secret in chart.of_kind("Secret")}
+
+
+def mounted_files(chart: Rendered, workload: Manifest,
+                  secrets: Mapping[str, Mapping[str, str]], folder: Path) -> dict[str, Path]:
+    """The files the workload's ConfigMap and Secret volumes put into its container,
+    written under `folder`: path in the container -> the file written here."""
+    volumes = {volume["name"]: volume for volume in pod_spec(workload)["volumes"]}
+    files: dict[str, Path] = {}
+    for mount in only_container(workload)["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        if "configMap" in volume:
+            source = volume["configMap"]
+            data = chart.get("ConfigMap", source["name"])["data"]
+        elif "secret" in volume:
+            source = volume["secret"]
+            data = secrets[source["secretName"]]
+        else:
+            continue
+        for item in source.get("items") or [{"key": key, "path": key} for key in data]:
+            local = folder / name_of(workload) / mount["name"] / item["path"]
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(data[item["key"]])
+            files[f"{mount['mountPath']}/{item['path']}"] = local
+    return files
+
+
+def container_env(chart: Rendered, workload: Manifest,
+                  secrets: Mapping[str, Mapping[str, str]], folder: Path) -> dict[str, str]:
+    """resolved_env, with the paths of mounted files pointing at copies under `folder`."""
+    files = mounted_files(chart, workload, secrets, folder)
+    return {name: str(files.get(value, value))
+            for name, value in resolved_env(only_container(workload), secrets).items()}
 
 
 def resolved_env(container: Manifest, secrets: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
@@ -135,6 +193,53 @@ def secret_value(value: Any) -> str | None:
         return None
     text: str = value.get_secret_value()
     return text
+
+
+def privacy_on(chart: Rendered) -> bool:
+    return chart.find("ConfigMap", f"{FULLNAME}-privacy-policy") is not None
+
+
+def start_gdpr(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]) -> GdprSettings:
+    with monkeypatch.context() as scoped:
+        for name, value in env.items():
+            scoped.setenv(name, value)
+        return GdprSettings()
+
+
+def reader_privacy_works(settings: Any, monkeypatch: pytest.MonkeyPatch,
+                         tmp_path: Path) -> None:
+    """The reader's privacy stage, built as the reader builds it at start-up, pseudonymizes
+    the subject. A privacy store's database is not here: the same KEK wraps subject keys
+    in SQLite instead."""
+    if settings.privacy_policy_path is None:
+        return
+    if settings.subject_keys_url is not None:
+        settings = settings.model_copy(update={
+            "subject_keys_url": SecretStr(f"sqlite:///{tmp_path / 'subject-keys.db'}")})
+    privacy = privacy_from_settings(settings)
+    assert privacy is not None
+    try:
+        assert (privacy.subject_keys is not None) is (settings.subject_keys_url is not None)
+        event = Event(id="e-1", time_ms=0, subject="c-42",
+                      payload={"customer_id": "c-42", "amount": 12.5})
+        protected = privacy.stage(event)
+        assert protected.payload["amount"] == 12.5
+        if settings.subject_field is not None:
+            assert protected.subject is not None
+            assert "c-42" not in str(protected.to_json())
+    finally:
+        if privacy.subject_keys is not None:
+            privacy.subject_keys.close()
+
+
+def monitor_gdpr_works(gdpr: GdprSettings, env: Mapping[str, str]) -> None:
+    """The monitor's GDPR settings: its keyring and KEK load, the tracking URI is the
+    monitor's own."""
+    assert gdpr.keyring_path is not None
+    assert gdpr.kek_path is not None
+    assert Keyring.from_file(gdpr.keyring_path).has_pseudonym_key
+    assert Keyring.from_file(gdpr.kek_path).current_key_id is not None
+    assert gdpr.tracking_uri == env["AGOGOSML_MONITOR_TRACKING_URI"]
 
 
 # --- auth: who gets which token --------------------------------------------------------
@@ -247,39 +352,35 @@ def test_the_services_start_with_what_the_chart_gives_them(
     settings: a pipeline token on every pipeline service (they refuse to start without),
     the receivers' tokens equal to what the senders send, the app's API key, the
     monitor's API token, and the retrain token the monitor sends equal to the one the
-    retrain server requires. The reader's schema and the monitor's rules ConfigMaps are
-    "mounted" by writing them to files."""
+    retrain server requires; the reader's privacy stage and the monitor's GDPR settings
+    load the policy and keys they are given. ConfigMaps and Secrets mounted as files (the
+    reader's schema and privacy policy, the monitor's rules, the keyrings) are "mounted" by
+    writing them to files."""
     chart = rendered[values]
-    mounted_files = {"AGOGOSML_READER_SCHEMA_PATH": ("input-schema", "schema.json"),
-                     "AGOGOSML_MONITOR_RULES_PATH": ("monitor-rules", "rules.yaml")}
-    # For an existing Secret, what its owner would put there (the keys values.yaml names).
-    existing = {"agogosml-auth": {"pipeline-token": "x" * 24 + "-pipeline",
-                                  "api-key": "y" * 24 + "-api-key",
-                                  "monitor-api-token": "z" * 24 + "-monitor"},
-                "kafka-credentials": {"password": "p"},
-                "agogosml-monitor-store": {"url": "postgresql://monitor:pw@db.example/events"}}
-    secrets = {FULLNAME: chart_secret(chart), **existing}
-    tokens = chart_secret(chart) or existing["agogosml-auth"]
+    secrets = {**EXISTING_SECRETS, **rendered_secrets(chart)}
+    tokens = chart_secret(chart) or EXISTING_SECRETS["agogosml-auth"]
     started = 0
     retrain_tokens: dict[str, str | None] = {}
     for component, workloads in by_component(chart).items():
         if component == "test":
             continue
         for workload in workloads:
-            env = resolved_env(only_container(workload), secrets)
-            for variable, (config_map, key) in mounted_files.items():
-                if variable in env:
-                    item = chart.get("ConfigMap", f"{FULLNAME}-{config_map}")
-                    mounted = tmp_path / Path(env[variable]).name
-                    assert mounted.name == key
-                    mounted.write_text(item["data"][key])
-                    env[variable] = str(mounted)
-            settings = start(clean_env, env)
+            env = container_env(chart, workload, secrets, tmp_path)
+            gdpr = {name: value for name, value in env.items()
+                    if name.startswith("AGOGOSML_GDPR_")}
+            settings = start(clean_env, {name: value for name, value in env.items()
+                                         if name not in gdpr})
             started += 1
+            if component == "input-reader":
+                assert (settings.privacy_policy_path is not None) is privacy_on(chart)
+                reader_privacy_works(settings, clean_env, tmp_path)
             if component == "monitor":
                 assert secret_value(settings.api_token) == tokens["monitor-api-token"]
                 assert settings.api_token_secondary is None
                 retrain_tokens["sent"] = secret_value(settings.retrain_token)
+                assert settings.gdpr_enabled is privacy_on(chart)
+                if settings.gdpr_enabled:
+                    monitor_gdpr_works(start_gdpr(clean_env, gdpr), env)
                 continue
             if component == "retrain-server":
                 retrain_tokens["required"] = secret_value(settings.token)
@@ -340,14 +441,14 @@ ROTATION = [
 
 
 def test_rotating_the_pipeline_token_never_refuses_a_batch(
-        helm: Helm, clean_env: pytest.MonkeyPatch) -> None:
+        helm: Helm, clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The three steps of values.yaml. During each rollout old and new pods run side by
     side: whatever any of them sends, any of them accepts. Each step rolls exactly the
     pods whose keys changed."""
     steps = []
     for label, tokens in ROTATION:
         chart = helm.template(["shadow"], set_strings={**FIXED, **tokens})
-        secrets = {FULLNAME: chart_secret(chart)}
+        secrets = rendered_secrets(chart)
         sent: set[str] = set()
         accepted: list[set[str]] = []
         annotations: dict[str, str] = {}
@@ -357,7 +458,7 @@ def test_rotating_the_pipeline_token_never_refuses_a_batch(
                     continue  # the monitor has no pipeline token
                 annotations[name_of(workload)] = workload["spec"]["template"]["metadata"][
                     "annotations"]["checksum/secret"]
-                settings = start(clean_env, resolved_env(only_container(workload), secrets))
+                settings = start(clean_env, container_env(chart, workload, secrets, tmp_path))
                 primary = secret_value(settings.pipeline_token)
                 assert primary is not None
                 if component in ("input-reader", "app"):

@@ -13,12 +13,13 @@ named in values replaces them. Env entries reference either through secretKeyRef
 {{/*
 The chart Secret's values, plain (not base64), computed once per render and kept in
 .Values.__agogosmlChartSecret, so that the Secret and every pod's checksum see the same
-generated values. Inline connection secrets that a setting uses; the auth tokens unless
-auth.existingSecret (a value given, else the one already in the Secret, else a new random
-one): the pipeline token and API key, the monitor's API token while the monitor is on,
-the retrain token while the retrain server is; and, when there is anything at all, the
-checksum salt. Call with $, then read
-(index .Values "__agogosmlChartSecret").
+generated values. Inline connection secrets that a setting uses (the privacy store's URL
+while privacy is on); the auth tokens unless auth.existingSecret (a value given, else the
+one already in the Secret, else a new random one): the pipeline token and API key, the
+monitor's API token while the monitor is on, the retrain token while the retrain server
+is; and, when there is anything at all, the checksum salt. Call with $, then read
+(index .Values "__agogosmlChartSecret"). The privacy keyrings have Secrets of their own
+(agogosml.privacyKeys).
 */}}
 {{- define "agogosml.chartSecret" -}}
 {{- if not (hasKey .Values "__agogosmlChartSecret") }}
@@ -45,6 +46,10 @@ checksum salt. Call with $, then read
 {{- with $e.checkpointBlobConnectionString }}
 {{- $_ := set $data "eventhubs-checkpoint-blob-connection-string" . }}
 {{- end }}
+{{- end }}
+{{- $privacy := .Values.privacy }}
+{{- if and $privacy.enabled $privacy.store.url (not $privacy.store.existingSecret) }}
+{{- $_ := set $data "privacy-store-url" $privacy.store.url }}
 {{- end }}
 {{- if not $a.existingSecret }}
 {{- $_ := set $data "pipeline-token" ($a.pipelineToken | default (get $stored "pipeline-token" | b64dec) | default (randAlphaNum 48)) }}
@@ -86,10 +91,10 @@ checksum salt. Call with $, then read
 {{- define "agogosml.secretKeys" -}}
 {{- $transport := list "kafka-sasl-password" "kafka-eventhubs-connection-string" "eventhubs-connection-string" }}
 {{- $keys := dict
-  "input-reader" (concat $transport (list "eventhubs-checkpoint-blob-connection-string" "pipeline-token"))
+  "input-reader" (concat $transport (list "eventhubs-checkpoint-blob-connection-string" "pipeline-token" "privacy-store-url"))
   "output-writer" (concat $transport (list "pipeline-token" "pipeline-token-secondary"))
   "app" (list "pipeline-token" "pipeline-token-secondary" "api-key" "api-key-secondary")
-  "monitor" (concat $transport (list "eventhubs-checkpoint-blob-connection-string" "monitor-api-token" "monitor-api-token-secondary" "retrain-token"))
+  "monitor" (concat $transport (list "eventhubs-checkpoint-blob-connection-string" "monitor-api-token" "monitor-api-token-secondary" "retrain-token" "privacy-store-url"))
   "retrain-server" (list "retrain-token" "retrain-token-secondary") }}
 {{- get $keys . | join "," }}
 {{- end }}
