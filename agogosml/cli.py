@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="keep the training data as this PII policy leaves it (pseudonyms)")
     train.add_argument("--keyring", type=Path, default=None,
                        help="the policy's keys (default: AGOGOSML_PII_* variables)")
+    train.add_argument("--lineage-url", default=None,
+                       help="record the run's subjects and the version in this lineage index")
+    train.add_argument("--shards", type=int, default=0,
+                       help="train an ensemble of N subject-hashed shards (SISA)")
     train.set_defaults(run=_train_demo)
 
     produce = commands.add_parser(
@@ -115,7 +119,8 @@ def _train_demo(args: argparse.Namespace) -> None:
 
         keyring = Keyring.from_file(args.keyring) if args.keyring else Keyring.from_env()
         protect = PolicyEngine(Policy.from_file(args.privacy_policy), keyring).apply
-    trained = train_and_register(args.tracking_uri, args.artifacts, protect=protect)
+    trained = train_and_register(args.tracking_uri, args.artifacts, protect=protect,
+                                 lineage_url=args.lineage_url, shards=args.shards)
     print(f"registered models:/{trained.model_name}/{trained.version} as champion "
           f"(holdout ROC AUC {trained.roc_auc:.3f})")
 

@@ -52,16 +52,19 @@ def protected(frame: pd.DataFrame, protect: Protect) -> pd.DataFrame:
 
 def train_and_register(tracking_uri: str, artifacts_dir: Path, model_name: str = "demo",
                        rows: int = 20_000, seed: int = 7,
-                       protect: Protect | None = None) -> TrainedDemo:
+                       protect: Protect | None = None, lineage_url: str | None = None,
+                       shards: int = 0) -> TrainedDemo:
     """The data set is kept next to the artifacts (`datasets/`), where the run's manifest
     says it came from. With `protect`, it is kept as the privacy policy leaves it: the
-    training data then holds pseudonyms, as data collected from the pipeline would."""
+    training data then holds pseudonyms, as data collected from the pipeline would. With
+    `lineage_url`, the run's subjects and the registered version are recorded there; with
+    `shards`, the model is an ensemble of that many subject-hashed shards (SISA)."""
     dataset = dataset_path(artifacts_dir, rows, seed)
     dataset.parent.mkdir(parents=True, exist_ok=True)
     frame = transactions(rows, seed)
     (frame if protect is None else protected(frame, protect)).to_csv(dataset, index=False)
-    tracking = Tracking(tracking_uri, artifacts_dir, EXPERIMENT, model_name)
-    result = train(tracking, TrainConfig(dataset, seed=seed), trigger="demo")
+    tracking = Tracking(tracking_uri, artifacts_dir, EXPERIMENT, model_name, lineage_url)
+    result = train(tracking, TrainConfig(dataset, seed=seed, shards=shards), trigger="demo")
     version = bootstrap_champion(tracking, result.run_id, trigger="demo")
     roc_auc = result.metrics["roc_auc"]
     log.info("demo model registered", extra={"model": model_name, "version": version,

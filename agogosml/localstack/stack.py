@@ -175,7 +175,8 @@ def main() -> None:
     retrainer = ChildProcess("retrain_server", [
         sys.executable, "-m", "agogosml.cli", "retrain-server", "--port", str(RETRAIN_PORT),
         "--tracking-uri", tracking_uri, "--artifacts", str(artifacts),
-        "--dataset", str(dataset_path(artifacts))], env, logs / "retrain_server.log")
+        "--dataset", str(dataset_path(artifacts)), "--lineage-url", PRIVACY_STORE_URL],
+        env, logs / "retrain_server.log")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -191,7 +192,8 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "agogosml.cli", "train-demo", "--if-missing",
                         "--tracking-uri", tracking_uri, "--artifacts", str(artifacts),
                         "--privacy-policy", env["AGOGOSML_READER_PRIVACY_POLICY_PATH"],
-                        "--keyring", env["AGOGOSML_READER_PRIVACY_KEYRING_PATH"]],
+                        "--keyring", env["AGOGOSML_READER_PRIVACY_KEYRING_PATH"],
+                        "--lineage-url", PRIVACY_STORE_URL],
                        check=True)
         print(f"starting the retrain server on {local_url(RETRAIN_PORT)}", flush=True)
         retrainer.start()
