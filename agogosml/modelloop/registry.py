@@ -71,7 +71,7 @@ def register_challenger(tracking: Tracking, report: GateReport, trigger: str = "
                             f"not {tracking.model_name}")
     connect(tracking)
     client = MlflowClient()
-    run = client.get_run(report.run_id)
+    run = _finished_run(client, report.run_id)
     digests = [item.dataset.digest for item in run.inputs.dataset_inputs] if run.inputs else []
     version = _register(client, tracking, run, lineage, {
         RUN_ID_TAG: report.run_id,
@@ -103,7 +103,7 @@ def bootstrap_champion(tracking: Tracking, run_id: str, trigger: str = "bootstra
     register_challenger."""
     connect(tracking)
     client = MlflowClient()
-    run = client.get_run(run_id)
+    run = _finished_run(client, run_id)
     version = _register(client, tracking, run, lineage, {
         RUN_ID_TAG: run_id, TRIGGER_TAG: trigger,
         f"{TAG_PREFIX}roc_auc": f"{run.data.metrics['roc_auc']:.4f}",
@@ -114,14 +114,21 @@ def bootstrap_champion(tracking: Tracking, run_id: str, trigger: str = "bootstra
     return version
 
 
+def _finished_run(client: MlflowClient, run_id: str) -> Run:
+    """The run, if it finished: a failed run (its lineage not recorded, say) is never
+    registered."""
+    run = client.get_run(run_id)
+    if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
+        raise RegistryError(f"run {run_id} is {run.info.status}, not FINISHED: it is not "
+                            "registered")
+    return run
+
+
 def _register(client: MlflowClient, tracking: Tracking, run: Run,
               lineage: LineageIndex | None, tags: dict[str, str]) -> str:
     """A new version of the run's model, recorded in the lineage index when there is one;
     a version whose lineage cannot be recorded is deleted again, before any alias."""
     run_id = run.info.run_id
-    if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
-        raise RegistryError(f"run {run_id} is {run.info.status}, not FINISHED: it is not "
-                            "registered")
     with lineage_index(tracking, lineage) as index:
         require_lineage(run, index)
         version = str(mlflow.register_model(run.data.tags[MODEL_URI_TAG], tracking.model_name,
