@@ -31,6 +31,11 @@ from agogosml.monitor.references import ReferenceProfiles
 from agogosml.monitor.state import MonitorState
 from agogosml.monitor.store import AsyncEventStore, SqliteEventStore
 from agogosml.monitor.triggers.rules import RetrainConfig, load_rules
+from agogosml.privacy.engine import PolicyEngine
+from agogosml.privacy.keyfile import new_keyring_text
+from agogosml.privacy.keys import Keyring
+from agogosml.privacy.policy import Policy
+from agogosml.privacy.settings import GdprSettings
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.monitor.metrics import MonitorCollector
@@ -203,12 +208,33 @@ def test_agogosml_containers_are_hardened(name: str) -> None:
     assert "user" not in service, "runs as the image's non-root user"
 
 
+OWN_SETTINGS = {
+    "input_reader": ("AGOGOSML_READER_PRIVACY_", "AGOGOSML_READER_SUBJECT_KEYS_"),
+    "monitor": ("AGOGOSML_MONITOR_GDPR_", "AGOGOSML_GDPR_"),
+}
+"""Settings naming files mounted into one service (its policy, its keys) or its privacy
+store: `make run` gives every process all of them, compose only the service that reads
+them. create-topics and the producer share the reader's settings, and would refuse a
+policy or keyring path they have no file at."""
+
+
+def _own(service: str, names: set[str]) -> set[str]:
+    return {name for name in names if name.startswith(OWN_SETTINGS.get(service, ()))}
+
+
 def test_services_get_the_settings_make_run_gives_them() -> None:
     stack = set(pipeline_env("kafka:19092", "http://mlflow:5000"))
+    owned = {name for service in OWN_SETTINGS for name in _own(service, stack)}
+    assert owned, "make run gives the privacy settings"
+    shared = stack - owned
     for service in SETTINGS:
-        assert stack <= set(environment(compose_name(service))), service
+        env = set(environment(compose_name(service)))
+        assert shared | _own(service, stack) <= env, service
+        assert not (owned - _own(service, stack)) & env, f"{service}: another's files"
     for name in ("create-topics", "producer"):
-        assert stack <= set(environment(name)), name
+        env = set(environment(name))
+        assert shared <= env, name
+        assert not owned & env, name
 
 
 def test_services_reach_each_other_where_they_listen() -> None:
@@ -229,13 +255,24 @@ def test_services_reach_each_other_where_they_listen() -> None:
     assert train[train.index("--tracking-uri") + 1] == env["AGOGOSML_APP_MLFLOW_TRACKING_URI"]
 
 
-def _mounts(name: str) -> dict[str, str]:
-    """Mount target -> source (volume name or ./path) of a service."""
+def _mount_specs(name: str) -> dict[str, dict[str, Any]]:
+    """Mount target -> {source (volume name or ./path), read_only, subpath} of a service,
+    from the short syntax (source:target[:ro]) or the long one."""
     mounts = {}
     for volume in SERVICES[name].get("volumes", []):
-        source, target, *_ = volume.split(":")
-        mounts[target] = source
+        if isinstance(volume, dict):
+            mounts[volume["target"]] = {
+                "source": volume["source"], "read_only": volume.get("read_only", False),
+                "subpath": (volume.get("volume") or {}).get("subpath")}
+            continue
+        source, target, *options = volume.split(":")
+        mounts[target] = {"source": source, "read_only": "ro" in options, "subpath": None}
     return mounts
+
+
+def _mounts(name: str) -> dict[str, str]:
+    """Mount target -> source (volume name or ./path) of a service."""
+    return {target: spec["source"] for target, spec in _mount_specs(name).items()}
 
 
 def test_the_app_can_read_the_model_training_wrote() -> None:
@@ -512,3 +549,156 @@ def test_the_monitor_rules_are_mounted_and_retrain_on_the_retrain_server() -> No
     assert retrain
     for action in retrain:
         assert str(action.url).rstrip("/") == environment(monitor)["AGOGOSML_MONITOR_RETRAIN_URL"]
+
+
+# --- privacy ------------------------------------------------------------------------------
+
+
+def _in_volume(name: str, path: str) -> tuple[str, PurePosixPath, dict[str, Any]]:
+    """(the named volume, the path inside it, the mount) of a file a service sees at `path`."""
+    found = [(PurePosixPath(target), spec) for target, spec in _mount_specs(name).items()
+             if PurePosixPath(path).is_relative_to(target)]
+    assert found, f"{name}: {path} is on no mount"
+    target, spec = max(found, key=lambda item: len(item[0].parts))
+    assert spec["source"] in COMPOSE["volumes"], f"{name}: {path} must be on a named volume"
+    inside = PurePosixPath(spec["subpath"] or ".") / PurePosixPath(path).relative_to(target)
+    return spec["source"], inside, spec
+
+
+def _secret_file(name: str, path: str) -> Path:
+    """The file a compose secret mounted at `path` in a service comes from."""
+    secret = PurePosixPath(path)
+    assert secret.parent == PurePosixPath("/run/secrets"), path
+    assert secret.name in SERVICES[name].get("secrets", []), f"{name} lacks {secret.name}"
+    source = str(COMPOSE["secrets"][secret.name]["file"])
+    return ROOT / source
+
+
+def test_settings_are_settings_of_the_services_that_get_them() -> None:
+    """Every AGOGOSML_READER_ variable of the reader's and AGOGOSML_GDPR_ one of the
+    monitor's is a field of their settings: a misspelt one would be ignored."""
+    reader = environment(compose_name("input_reader"))
+    strays = [name for name in reader if name.startswith("AGOGOSML_READER_")
+              and not _settings_field(SETTINGS["input_reader"], name)]
+    assert not strays, strays
+    gdpr = [name for name in environment(compose_name("monitor"))
+            if name.startswith("AGOGOSML_GDPR_")]
+    assert gdpr
+    assert all(_settings_field(GdprSettings, name) for name in gdpr), gdpr
+
+
+def test_the_reader_applies_the_demo_policy_and_pseudonymizes_the_subject(
+        tmp_path: Path) -> None:
+    reader = compose_name("input_reader")
+    env = environment(reader)
+    policy_path = env["AGOGOSML_READER_PRIVACY_POLICY_PATH"]
+    source = _mount_specs(reader)[policy_path]
+    assert source == {"source": "./agogosml/localstack/privacy-policy.yaml", "read_only": True,
+                      "subpath": None}
+    make_run = pipeline_env("kafka:19092", "http://mlflow:5000")[
+        "AGOGOSML_READER_PRIVACY_POLICY_PATH"]
+    assert Path(make_run).read_text() == (ROOT / source["source"]).read_text(), (
+        "the policy make run applies")
+    policy = Policy.from_file(ROOT / source["source"])
+    subject = env["AGOGOSML_READER_SUBJECT_FIELD"]
+    rule = policy.fields.get(subject)
+    assert (policy.default if rule is None else rule.action) in ("pseudonymize", "drop")
+    keyring = tmp_path / "keyring.yaml"
+    keyring.write_text(new_keyring_text())  # what `agogosml gdpr keygen` prints
+    protected = PolicyEngine(policy, Keyring.from_file(keyring)).apply(
+        {subject: "c-1001", "email": "ada@example.com", "amount": 1.0})
+    assert "c-1001" not in str(protected)
+    assert "ada@example.com" not in str(protected)
+
+
+def test_keys_come_from_compose_secrets_kept_out_of_the_repository() -> None:
+    """The keyring and the KEK are compose secrets from files under var/ (git-ignored),
+    mounted into exactly the services that read them."""
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "/var/" in ignored
+    reader = environment(compose_name("input_reader"))
+    monitor = environment(compose_name("monitor"))
+    for name, path in (
+            (compose_name("input_reader"), reader["AGOGOSML_READER_PRIVACY_KEYRING_PATH"]),
+            (compose_name("input_reader"), reader["AGOGOSML_READER_SUBJECT_KEYS_KEK_PATH"]),
+            (compose_name("monitor"), monitor["AGOGOSML_GDPR_KEYRING_PATH"]),
+            (compose_name("monitor"), monitor["AGOGOSML_GDPR_KEK_PATH"])):
+        source = _secret_file(name, path)
+        assert source.relative_to(ROOT).parts[:2] == ("var", "privacy"), source
+    assert reader["AGOGOSML_READER_PRIVACY_KEYRING_PATH"] == monitor["AGOGOSML_GDPR_KEYRING_PATH"]
+    assert reader["AGOGOSML_READER_SUBJECT_KEYS_KEK_PATH"] == monitor["AGOGOSML_GDPR_KEK_PATH"]
+    assert reader["AGOGOSML_READER_PRIVACY_KEYRING_PATH"] != monitor["AGOGOSML_GDPR_KEK_PATH"]
+    users = {name for name, service in SERVICES.items() if service.get("secrets")}
+    assert users == {compose_name("input_reader"), compose_name("monitor"), "train-demo"}
+    assert SERVICES["train-demo"]["secrets"] == ["privacy-keyring"]  # no KEK
+
+
+def _train_demo_option(option: str) -> str:
+    command = SERVICES["train-demo"]["command"]
+    value: str = command[command.index(option) + 1]
+    return value
+
+
+def test_reader_monitor_and_training_share_one_privacy_store() -> None:
+    """The reader's subject keys, the monitor's GDPR store and train-demo's lineage index
+    are one SQLite file on one named volume; the volume's first user mounts it on /data,
+    which the images' user owns, so that the services can write it."""
+    stores = {
+        compose_name("input_reader"):
+            environment(compose_name("input_reader"))["AGOGOSML_READER_SUBJECT_KEYS_URL"],
+        compose_name("monitor"): environment(compose_name("monitor"))["AGOGOSML_GDPR_STORE_URL"],
+        "train-demo": _train_demo_option("--lineage-url")}
+    assert len(set(stores.values())) == 1, stores
+    placed = {_in_volume(name, url.removeprefix("sqlite:///"))[:2]
+              for name, url in stores.items()}
+    assert len(placed) == 1, placed
+    [(volume, _)] = placed
+    assert not any(_in_volume(name, url.removeprefix("sqlite:///"))[2]["read_only"]
+                   for name, url in stores.items())
+    assert _mounts("privacy-volume") == {"/data": volume}
+    user = stage("runtime").one("USER").split(":")[0]
+    assert re.search(rf"install --directory --owner={user}\b[^&]* /data\b",
+                     " ".join(stage("runtime").all("RUN"))), "the images' user owns /data"
+    assert SERVICES["privacy-volume"]["restart"] == "no"
+    users = {name for name in SERVICES if volume in _mounts(name).values()}
+    assert users == {*stores, "privacy-volume"}
+    for name in users - {"privacy-volume"}:
+        assert "privacy-volume" in _waits_for(name), f"{name} must wait for privacy-volume"
+
+
+def _waits_for(name: str) -> set[str]:
+    """The services `name` waits for, directly or through others."""
+    seen: set[str] = set()
+    todo = list(depends_on(name))
+    while todo:
+        dependency = todo.pop()
+        if dependency not in seen:
+            seen.add(dependency)
+            todo.extend(depends_on(dependency))
+    return seen
+
+
+def test_train_demo_keeps_its_data_set_as_the_policy_leaves_it() -> None:
+    """As `make run` does: the training snapshot holds pseudonyms, so a forget finds the
+    subject's rows by pseudonym."""
+    policy = PurePosixPath(_train_demo_option("--privacy-policy"))
+    assert _mount_specs("train-demo")[str(policy)] == \
+        _mount_specs(compose_name("input_reader"))[
+            environment(compose_name("input_reader"))["AGOGOSML_READER_PRIVACY_POLICY_PATH"]]
+    assert _train_demo_option("--keyring") == environment(compose_name("input_reader"))[
+        "AGOGOSML_READER_PRIVACY_KEYRING_PATH"]
+
+
+def test_the_monitor_forgets_on_the_snapshot_the_retrain_server_trains_on() -> None:
+    """AGOGOSML_GDPR_SNAPSHOTS: the data set train-demo wrote and the retrain server reads,
+    seen by the monitor through a writable mount of the same volume folder."""
+    monitor = compose_name("monitor")
+    env = environment(monitor)
+    snapshots = json.loads(env["AGOGOSML_GDPR_SNAPSHOTS"])
+    dataset = _retrain_server_command().dataset
+    assert len(snapshots) == 1
+    assert _in_volume(monitor, snapshots[0])[:2] == _in_volume("retrain-server", str(dataset))[:2]
+    assert not _in_volume(monitor, snapshots[0])[2]["read_only"], "a forget rewrites it"
+    assert env["AGOGOSML_GDPR_TRACKING_URI"] == env["AGOGOSML_MONITOR_TRACKING_URI"]
+    assert env["AGOGOSML_MONITOR_GDPR_ENABLED"] == "true"
+    assert _waits_for(monitor) >= {"train-demo"}, "the data set exists before it is mounted"
