@@ -447,3 +447,18 @@ def test_notes_say_where_the_keys_are_and_how_to_forget(helm: Helm, tmp_path: Pa
     assert "agogosml gdpr keygen" not in own  # the operator's Secrets: nothing generated
     off = helm.notes(tmp_path / "off", ["minimal"], sets={"privacy.enabled": "false"})
     assert "Privacy" not in off
+
+
+def test_no_kek_while_no_pod_mounts_it(helm: Helm, tmp_path: Path) -> None:
+    """Without the monitor and without a privacy store, nothing wraps subject keys."""
+    chart = helm.template(["minimal"], sets={"monitor.enabled": "false"})
+    assert chart.find("Secret", KEK) is None
+    assert chart.find("Secret", KEYRING) is not None
+    assert "kek" not in json.dumps(chart.get("Deployment", READER))
+    notes = helm.notes(tmp_path, ["minimal"], sets={"monitor.enabled": "false"})
+    assert KEYRING in notes
+    assert KEK not in notes
+    stored = helm.template(["privacy"], sets={"monitor.enabled": "false"})
+    assert stored.find("Secret", KEK) is not None
+    reader = env_values(only_container(stored.get("Deployment", READER)))
+    assert reader["AGOGOSML_READER_SUBJECT_KEYS_KEK_PATH"].endswith("/kek.yaml")

@@ -52,10 +52,15 @@ in SQLite on its claim.
 {{- end }}
 {{- end }}
 
+{{/* "true" when a pod mounts the KEK: the monitor, or the reader with a privacy store. */}}
+{{- define "agogosml.privacyNeedsKek" -}}
+{{- if or .Values.monitor.enabled (include "agogosml.privacyStore" .) }}true{{ end }}
+{{- end }}
+
 {{/*
 The generated keyrings' text (keyring.yaml, kek.yaml), worked out once per render and kept
 in .Values.__agogosmlPrivacyKeys ("keyring", "kek"; absent for one taken from an existing
-Secret). A keyring already in the release's Secret is looked up and kept as it is: new
+Secret, and the KEK while no pod mounts it). A keyring already in the release's Secret is looked up and kept as it is: new
 keys would change every pseudonym and leave whatever was encrypted unreadable. Otherwise a
 new one (agogosml/privacy/keys.py's format, what `agogosml gdpr keygen` prints): 32 random
 bytes per key, base64, this month's key id (UTC); the KEK holds no pseudonym key.
@@ -66,7 +71,11 @@ bytes per key, base64, this month's key id (UTC); the KEK holds no pseudonym key
 {{- $keys := dict }}
 {{- $files := include "agogosml.privacyFiles" . | fromYaml }}
 {{- $id := dateInZone "2006-01" now "UTC" }}
-{{- range $what := list "keyring" "kek" }}
+{{- $wanted := list "keyring" }}
+{{- if include "agogosml.privacyNeedsKek" . }}
+{{- $wanted = append $wanted "kek" }}
+{{- end }}
+{{- range $what := $wanted }}
 {{- if not (get $.Values.privacy $what).existingSecret }}
 {{- $file := (get $files $what).file }}
 {{- $text := "" }}
