@@ -37,6 +37,10 @@ from tests.packaging.netpol import selects
 from tests.packaging.test_compose import SERVICES as COMPOSE_SERVICES
 from tests.packaging.test_compose import compose_name, environment, interpolate
 
+ALSO_READS = {"monitor": ("AGOGOSML_GDPR_",)}
+"""Settings a service reads besides its own prefix's: the monitor's GDPR endpoints read the
+privacy side's AGOGOSML_GDPR_* (agogosml/privacy/settings.py), as `agogosml gdpr` does."""
+
 TAG = "0.1.0-3f2a9c1"
 REGISTRY_MODULE = "agogosml.services.registry"
 
@@ -140,9 +144,10 @@ def test_compose_runs_the_registered_image_on_the_registered_port(service: Servi
 
 
 def test_compose_sets_only_variables_with_a_registered_prefix() -> None:
-    agogosml = [compose_name(service.name) for service in SERVICES]
-    for name in agogosml:
-        strays = [v for v in environment(name) if not v.startswith(ENV_PREFIXES)]
+    for service in SERVICES:
+        name = compose_name(service.name)
+        allowed = (*ENV_PREFIXES, *ALSO_READS.get(service.name, ()))
+        strays = [v for v in environment(name) if not v.startswith(allowed)]
         assert not strays, f"{name}: {strays} belong to no registered service"
 
 
@@ -186,8 +191,8 @@ def test_chart_runs_the_registered_image_port_and_prefix(chart: Rendered,
         where = name_of(deployment)
         assert [p["containerPort"] for p in container["ports"]] == [service.port], where
         assert env_values(container)[service.port_variable] == str(service.port), where
-        strays = [v for v in env_of(container) if v != "HOME"
-                  and not v.startswith(service.env_prefix)]
+        strays = [v for v in env_of(container) if v != "HOME" and not v.startswith(
+            (service.env_prefix, *ALSO_READS.get(service.name, ())))]
         assert not strays, f"{where}: {strays} are not {service.env_prefix}*"
         annotations: dict[str, Any] = deployment["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/port"] == str(service.port), where
