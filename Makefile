@@ -88,7 +88,11 @@ images: ## build the three service images, tagged with the version and git sha (
 	  docker build --target $$target --build-arg VERSION=$(VERSION) \
 	    --build-arg GIT_SHA=$(GIT_SHA) -t agogosml/$$image:$(VERSION) . </dev/null || exit 1; done
 
-compose: ## the whole pipeline in containers with Prometheus and Grafana (needs Docker)
+compose: install ## the whole pipeline in containers with Prometheus and Grafana (needs Docker)
+	@mkdir -p var/privacy
+	@for key in keyring kek; do test -f var/privacy/$$key.yaml || { \
+	  $(BIN)/agogosml gdpr keygen > var/privacy/$$key.yaml && echo "made var/privacy/$$key.yaml"; }; \
+	  chmod 0644 var/privacy/$$key.yaml; done  # the containers' user (uid 10001) reads them
 	AGOGOSML_PIPELINE_TOKEN=$${AGOGOSML_PIPELINE_TOKEN:-$$(openssl rand -hex 32)} \
 	  AGOGOSML_VERSION=$(VERSION) AGOGOSML_GIT_SHA=$(GIT_SHA) docker compose up --build
 
