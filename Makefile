@@ -70,7 +70,7 @@ test: install kafka helm kube postgres chromium lint ## lint, then the whole sui
 test-fast: install lint ## lint, then the tests that need no broker, MLflow model, API server or processes (~1 min)
 	$(BIN)/pytest -m "not kafka and not mlflow and not k8s and not slow and not postgres and not browser"
 
-bench: install kafka ## pipeline vs raw Kafka, scoring rows/s, the monitor (store, drift, ingest), PII recognizers, lineage lookups
+bench: install kafka ## pipeline vs raw Kafka, scoring rows/s, the monitor (store, drift, ingest), PII recognizers, lineage lookups, forgetting a subject with sharded training
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.scoring
 	$(BIN)/python -m bench.store
@@ -78,6 +78,7 @@ bench: install kafka ## pipeline vs raw Kafka, scoring rows/s, the monitor (stor
 	$(BIN)/python -m bench.monitor
 	$(BIN)/python -m bench.pii
 	$(BIN)/python -m bench.lineage
+	$(BIN)/python -m bench.forget
 
 sizes: install ## installed size of each service image's environment, before/after the locks
 	$(BIN)/python -m bench.image_sizes

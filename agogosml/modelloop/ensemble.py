@@ -81,8 +81,11 @@ class ShardedModel:
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray[Any, Any]:
         """What the logged model's predict answers (shard_average.ShardAverage)."""
+        strings = {name: object for name, dtype in features.dtypes.items()
+                   if isinstance(dtype, pd.StringDtype)}
+        frame = features.astype(strings) if strings else features
         mean: np.ndarray[Any, Any] = np.mean(
-            [pipeline.predict_proba(features) for pipeline in self.pipelines], axis=0)
+            [pipeline.predict_proba(frame) for pipeline in self.pipelines], axis=0)
         return mean
 
     @property
