@@ -111,20 +111,36 @@ def fit_shards(rows: list[ShardRows], schema: FeatureSchema, estimator: str,
     records: list[ShardRecord] = []
     reused: dict[int, Path] = {}
     for shard in rows:
-        previous = reusable.records.get(shard.index) if reusable else None
-        if reusable is not None and previous is not None and previous.unchanged(shard):
-            directory = download_artifact(reusable.run_id,
-                                          f"{SHARDS_DIR}/{shard_name(shard.index)}",
-                                          workdir / "reused")
-            pipelines.append(_load_shard(directory, reusable.run_id, shard.index))
-            reused[shard.index] = directory
-            records.append(_record(shard, fitted=False,
-                                   fitted_by=previous.fitted_by_run or reusable.run_id))
-        else:
+        kept = _reuse(reusable, shard, workdir) if reusable is not None else None
+        if kept is None:
             pipeline = build_pipeline(schema, estimator, params, seed)
             pipelines.append(pipeline.fit(shard.features, shard.labels))
             records.append(_record(shard, fitted=True, fitted_by=None))
+        else:
+            pipeline, directory, fitted_by = kept
+            pipelines.append(pipeline)
+            reused[shard.index] = directory
+            records.append(_record(shard, fitted=False, fitted_by=fitted_by))
     return ShardedModel(pipelines, records, reused, reusable.run_id if reusable else None)
+
+
+def _reuse(reusable: ReusableShards, shard: ShardRows,
+           workdir: Path) -> tuple[Pipeline, Path, str] | None:
+    """The earlier run's shard, its directory and the run that fitted it, when its rows are
+    unchanged and it can still be had (a retired run's artifacts may have been deleted:
+    then the shard is fitted again)."""
+    previous = reusable.records.get(shard.index)
+    if previous is None or not previous.unchanged(shard):
+        return None
+    try:
+        directory = download_artifact(reusable.run_id, f"{SHARDS_DIR}/{shard_name(shard.index)}",
+                                      workdir / "reused")
+        pipeline = _load_shard(directory, reusable.run_id, shard.index)
+    except ModelLoopError as error:
+        log.warning("shard not reusable: fitted instead", extra={
+            "reuse_from": reusable.run_id, "shard": shard.index, "reason": str(error)[:300]})
+        return None
+    return pipeline, directory, previous.fitted_by_run or reusable.run_id
 
 
 def _record(shard: ShardRows, *, fitted: bool, fitted_by: str | None) -> ShardRecord:

@@ -178,12 +178,11 @@ def train(tracking: Tracking, config: TrainConfig, trigger: str = "manual", *,
           reuse_from: str | None = None, lineage: LineageIndex | None = None) -> TrainResult:
     """`reuse_from`: an earlier sharded run (say the champion's) whose unchanged shards
     are reused; ignored, with the reason in the run's `agogosml.reuse` tag, when that run
-    was made with another recipe. `lineage`: an open LineageIndex, else the one at
+    was made with another recipe, and ignored when this training is not sharded (a single
+    model has nothing to reuse). `lineage`: an open LineageIndex, else the one at
     `tracking.lineage_url`, if any."""
     if config.shards < 0:
         raise ModelLoopError(f"shards {config.shards}: use 0 (one model) or a positive count")
-    if reuse_from is not None and not config.shards:
-        raise ModelLoopError("reuse_from needs sharded training (TrainConfig.shards ≥ 1)")
     frame = load_dataset(config.dataset)
     digest = file_digest(config.dataset)
     schema = resolve_schema(frame, config.spec)
@@ -281,7 +280,10 @@ def _reusable(run_id: str | None, shards: int,
     if previous.shard_recipe != recipe:
         return _not_reusable(run_id, "it was trained with another recipe (features, subject, "
                                      "estimator, parameters, seed, holdout or scikit-learn)")
-    records = load_shard_records(run_id)
+    try:
+        records = load_shard_records(run_id)
+    except ModelLoopError:
+        return _not_reusable(run_id, "its shards are gone")
     return ReusableShards(run_id, {record.index: record for record in records}), \
         f"unchanged shards reused from run {run_id}"
 

@@ -5,6 +5,7 @@ held the forgotten subject."""
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -20,7 +21,6 @@ from sklearn.metrics import roc_auc_score
 from agogosml.demo.data import FEATURES, events
 from agogosml.modelloop.dataset import DEMO_SUBJECT
 from agogosml.modelloop.ensemble import SHARDS_SUMMARY_ARTIFACT, shard_name
-from agogosml.modelloop.errors import ModelLoopError
 from agogosml.modelloop.gate import evaluate
 from agogosml.modelloop.registry import bootstrap_champion, promote, register_challenger
 from agogosml.modelloop.retrain import LoopConfig, retrain
@@ -216,7 +216,19 @@ def test_shards_of_another_recipe_are_not_reused(sharded: Sharded) -> None:
                            "another recipe")
 
 
-def test_reusing_shards_needs_sharded_training(sharded: Sharded) -> None:
-    with pytest.raises(ModelLoopError, match="reuse_from needs sharded training"):
-        train(sharded.tracking, replace(sharded.config, shards=0),
-              reuse_from=sharded.result.run_id)
+def test_a_single_model_ignores_shards_to_reuse(sharded: Sharded) -> None:
+    """An erasure passes the champion's run whatever the training: one model refits."""
+    result = train(sharded.tracking, replace(sharded.config, shards=0),
+                   reuse_from=sharded.result.run_id)
+    assert (result.shards, result.reused_from) == ((), None)
+
+
+def test_a_shard_that_cannot_be_had_any_more_is_fitted(
+        sharded: Sharded, pseudonymized_frame: pd.DataFrame, tmp_path: Path) -> None:
+    """A retired run's artifacts may be deleted: its shards are fitted again instead."""
+    source = train(sharded.tracking, sharded.config)
+    artifacts = Path(MlflowClient().get_run(source.run_id).info.artifact_uri
+                     .removeprefix("file://"))
+    shutil.rmtree(artifacts / "shards" / shard_name(1))
+    result = train(sharded.tracking, sharded.config, reuse_from=source.run_id)
+    assert (result.fitted_shards, result.reused_shards) == ((1,), (0, 2, 3))
