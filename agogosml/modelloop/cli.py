@@ -5,7 +5,7 @@ exit 2 through the main CLI.
 
 The commands that train or register (train, register, retrain, retrain-server) record
 subject lineage when given an index: --lineage-url, else $AGOGOSML_LINEAGE_URL, else
-$AGOGOSML_LINEAGE_STORE_URL (the index `agogosml gdpr lineage` reads).
+$AGOGOSML_GDPR_STORE_URL (the privacy store `agogosml gdpr` reads).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ DEMO_FEATURES = ("amount,hour,distance_from_home_km,transactions_last_24h,"
                  "merchant_category,channel,country,card_present")
 DEMO_PERSONAL = "customer_id,name,email,phone"
 DEMO_SUBJECT = "customer_id"
-LINEAGE_URL_ENVS = ("AGOGOSML_LINEAGE_URL", "AGOGOSML_LINEAGE_STORE_URL")
+LINEAGE_URL_ENVS = ("AGOGOSML_LINEAGE_URL", "AGOGOSML_GDPR_STORE_URL")
 
 EXIT_REJECTED = 3
 """Distinct from 1 (a crash) and 2 (bad input), so a scheduler can retry crashes only."""

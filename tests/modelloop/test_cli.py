@@ -79,7 +79,7 @@ def test_sharded_training_and_an_erasure_record_lineage_from_the_flag_or_the_env
              "--experiment", "cli-tests", "--model-name", "cli-sharded")
     index_path = tmp_path / "lineage.db"
     monkeypatch.delenv("AGOGOSML_LINEAGE_URL", raising=False)
-    monkeypatch.delenv("AGOGOSML_LINEAGE_STORE_URL", raising=False)
+    monkeypatch.delenv("AGOGOSML_GDPR_STORE_URL", raising=False)
     first = run(capsys, "train", *store, "--dataset", str(pseudonymized_csv), "--shards", "2",
                 "--lineage-url", f"sqlite:///{index_path}", "--register")
     assert (first["registered_version"], first["fitted_shards"]) == ("1", [0, 1])
@@ -90,7 +90,7 @@ def test_sharded_training_and_an_erasure_record_lineage_from_the_flag_or_the_env
                 if not held_out(subject, 0.25, 7))
     smaller = tmp_path / "without.csv"
     pseudonymized_frame[pseudonymized_frame["customer_id"] != gone].to_csv(smaller, index=False)
-    monkeypatch.setenv("AGOGOSML_LINEAGE_STORE_URL", f"sqlite:///{index_path}")
+    monkeypatch.setenv("AGOGOSML_GDPR_STORE_URL", f"sqlite:///{index_path}")
     erased = run(capsys, "retrain", "--trigger", "erasure", *store, "--dataset", str(smaller),
                  "--shards", "2")
     assert erased["registered_version"] == "2"
