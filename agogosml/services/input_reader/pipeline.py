@@ -211,7 +211,11 @@ class InputReader:
         return records
 
     async def _handle(self, batch_id: int, records: Sequence[SourceRecord]) -> None:
-        pending, rejected = self._prepare(records)
+        if self.transforms:
+            # A privacy stage may fetch a subject's key from its database: off the loop.
+            pending, rejected = await asyncio.to_thread(self._prepare, records)
+        else:
+            pending, rejected = self._prepare(records)
         if pending:
             rejected.extend(await self._deliver(pending))
         if rejected:
