@@ -6,10 +6,18 @@ whole ensemble) on the holdout stored with its run, and the current champion
 trained on some of those rows when the data set changed since; that favours the champion,
 so the gate errs on the side of keeping it.
 The report is logged with the candidate's run (`gate/report.json`, tag `agogosml.gate`).
+
+With it goes `gate/holdout_scores.json`: the candidate's metrics, keyed by a digest of the
+holdout rows, the model URI and the scikit-learn and MLflow versions that scored it. A later
+gate whose champion is that run takes the champion's metrics from there when all of these
+are the same (the holdout did not change, as when a training subject is forgotten): the
+champion would score the very same rows with the very same model, so it is not loaded and
+scored again. Any difference, or no such record (a bootstrapped champion), and it is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -20,6 +28,7 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sklearn import __version__ as sklearn_version
 
 from agogosml.modelloop import checks
 from agogosml.modelloop.canned import CannedExample, default_examples
@@ -30,9 +39,11 @@ from agogosml.modelloop.tracking import (
     GATE_REPORT_ARTIFACT,
     GATE_TAG,
     MODEL_URI_TAG,
+    RUN_ID_TAG,
     Tracking,
     alias_version,
     connect,
+    read_text_artifact,
 )
 from agogosml.modelloop.training import load_holdout, load_manifest
 
@@ -40,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # What a model that does not fit the rows raises from predict.
 SCORING_ERRORS = (MlflowException, ValueError, TypeError, KeyError, IndexError)
+HOLDOUT_SCORES_ARTIFACT = "gate/holdout_scores.json"
 
 
 @dataclass(frozen=True)
@@ -120,8 +132,15 @@ def evaluate(tracking: Tracking, run_id: str, limits: GateLimits | None = None,
     # Without valid probabilities the remaining checks would measure nothing.
     if output is not None and valid.passed:
         metrics = holdout_metrics(labels, output)
-        champion_metrics, champion_problem = _champion_metrics(
-            tracking.model_name, champion_version, holdout, labels)
+        scores = HoldoutScores(holdout_digest(holdout), model_uri, _scoring_versions(),
+                               metrics)
+        _record_scores(run_id, scores)
+        champion_metrics = _recorded_champion_metrics(tracking.model_name, champion_version,
+                                                      scores.holdout)
+        champion_problem = ""
+        if champion_metrics is None:
+            champion_metrics, champion_problem = _champion_metrics(
+                tracking.model_name, champion_version, holdout, labels)
         report_checks += [
             checks.canned_examples_pass(
                 candidate, default_examples(schema) if examples is None else examples,
@@ -137,6 +156,57 @@ def evaluate(tracking: Tracking, run_id: str, limits: GateLimits | None = None,
                         champion_metrics, tuple(report_checks))
     _record(report)
     return report
+
+
+@dataclass(frozen=True)
+class HoldoutScores:
+    """A gated model's metrics on a holdout, and what they depend on."""
+
+    holdout: str
+    model_uri: str
+    versions: dict[str, str]
+    metrics: dict[str, float]
+
+
+def holdout_digest(holdout: pd.DataFrame) -> str:
+    """sha256 of the holdout's column names, dtypes and every row's values, in order."""
+    digest = hashlib.sha256(json.dumps(
+        [[str(name), str(dtype)] for name, dtype in holdout.dtypes.items()]).encode())
+    digest.update(np.asarray(pd.util.hash_pandas_object(holdout, index=False),
+                             dtype=np.uint64).tobytes())
+    return digest.hexdigest()
+
+
+def _scoring_versions() -> dict[str, str]:
+    return {"scikit_learn": sklearn_version, "mlflow": mlflow.__version__}
+
+
+def _record_scores(run_id: str, scores: HoldoutScores) -> None:
+    MlflowClient().log_text(run_id, json.dumps(asdict(scores), indent=1),
+                            HOLDOUT_SCORES_ARTIFACT)
+
+
+def _recorded_champion_metrics(model_name: str, version: str | None,
+                               holdout: str) -> dict[str, float] | None:
+    """The champion's metrics as its own gate recorded them, when that gate scored the same
+    holdout rows with the champion's model and today's library versions; else None."""
+    if version is None:
+        return None
+    try:
+        client = MlflowClient()
+        registered = client.get_model_version(model_name, version)
+        run_id = registered.tags.get(RUN_ID_TAG) or registered.run_id
+        if not run_id:
+            return None
+        model_uri = client.get_run(run_id).data.tags.get(MODEL_URI_TAG)
+        data = json.loads(read_text_artifact(run_id, HOLDOUT_SCORES_ARTIFACT))
+        recorded = HoldoutScores(**data)
+    except (MlflowException, ModelLoopError, ValueError, TypeError):
+        return None
+    if (recorded.holdout, recorded.model_uri, recorded.versions) != (
+            holdout, model_uri, _scoring_versions()) or registered.source != model_uri:
+        return None
+    return {name: float(value) for name, value in recorded.metrics.items()}
 
 
 def _score(model: Any, features: pd.DataFrame) -> tuple[np.ndarray[Any, Any] | None, Check]:
