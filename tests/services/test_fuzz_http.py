@@ -8,6 +8,7 @@ Nothing may answer 5xx, and every service must still be alive and ready afterwar
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,10 +110,15 @@ def monitor_app(folder: Path, registry: Registry) -> FastAPI:
     rules.write_text(MONITOR_RULES)
     for stream in ("agogosml.output", "agogosml.labels"):
         (folder / f"{stream}.jsonl").touch()
-    return build_monitor(MonitorSettings(
-        source="file", files_dir=folder, tracking_uri=registry.tracking_uri,
-        store_url=SecretStr(f"sqlite:///{folder / 'monitor.db'}"), api_token=PIPELINE_TOKEN,
-        rules_path=rules, tick_s=0.5))
+    # The GDPR endpoints too, over a privacy store of their own (no model to retrain).
+    os.environ["AGOGOSML_GDPR_STORE_URL"] = f"sqlite:///{folder / 'privacy.db'}"
+    try:
+        return build_monitor(MonitorSettings(
+            source="file", files_dir=folder, tracking_uri=registry.tracking_uri,
+            store_url=SecretStr(f"sqlite:///{folder / 'monitor.db'}"), api_token=PIPELINE_TOKEN,
+            rules_path=rules, tick_s=0.5, gdpr_enabled=True))
+    finally:
+        del os.environ["AGOGOSML_GDPR_STORE_URL"]
 
 
 def assert_healthy(url: str) -> None:
@@ -198,7 +204,8 @@ HOSTILE_BODIES = [
 ]
 
 POSTS = [("app", "/predict"), ("app", "/v1/batches"), ("app", "/v2/models/demo/infer"),
-         ("writer", "/v1/batches"), ("monitor", "/v1/labels"), ("monitor", "/v1/alerts")]
+         ("writer", "/v1/batches"), ("monitor", "/v1/labels"), ("monitor", "/v1/alerts"),
+         ("monitor", "/v1/gdpr/forget")]
 
 
 @pytest.mark.parametrize(("service", "path"), POSTS)

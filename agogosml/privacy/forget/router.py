@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from agogosml.errors import NotFoundError
@@ -26,10 +27,19 @@ from agogosml.web.responses import JsonResponse
 
 log = logging.getLogger(__name__)
 
+MAX_REQUEST_ID = 2**63 - 1
+"""Both backends' largest integer key."""
+
 
 class ForgetBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     subject: str
+
+
+class ForgetAccepted(BaseModel):
+    request_id: int
+    state: str
+    status_url: str
 
 
 class ForgetWorker:
@@ -71,19 +81,22 @@ def forget_router(worker: ForgetWorker, credentials: Credentials,
     router = APIRouter(tags=["gdpr"], dependencies=[Depends(guard)])
     journal = worker.forgetter.journal
 
-    @router.post("/v1/gdpr/forget", status_code=202, response_class=JsonResponse)
-    async def post_forget(body: ForgetBody) -> JsonResponse:
+    # FastAPI's JSONResponse: its OpenAPI document then describes the body.
+    @router.post("/v1/gdpr/forget", status_code=202, response_model=ForgetAccepted,
+                 response_class=JSONResponse)
+    async def post_forget(body: ForgetBody) -> ForgetAccepted:
         """Starts (or finds) the subject's erasure request; follow it at the status URL."""
         subject = check_subject(body.subject)
         now = now_ms()
         request = await asyncio.to_thread(journal.open_request, subject, now,
                                           now + DEADLINE_DAYS * DAY_MS)
         worker.submit(subject)
-        return JsonResponse({"request_id": request.id, "state": request.state,
-                             "status_url": f"/v1/gdpr/forget/{request.id}"}, status_code=202)
+        return ForgetAccepted(request_id=request.id, state=request.state,
+                              status_url=f"/v1/gdpr/forget/{request.id}")
 
     @router.get("/v1/gdpr/forget/{request_id}", response_class=JsonResponse)
-    async def get_forget(request_id: int) -> JsonResponse:
+    async def get_forget(
+            request_id: Annotated[int, Path(ge=1, le=MAX_REQUEST_ID)]) -> JsonResponse:
         """The request's audit record: its steps so far, their outcomes, its deadline."""
         request = await asyncio.to_thread(journal.request, request_id)
         if request is None:
