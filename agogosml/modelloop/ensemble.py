@@ -7,34 +7,46 @@ directory, saved with skops), and `shards/shards.json`: per shard its rows, subj
 subject digest, row digest, whether this run fitted it and the run that did. A later run
 with the same recipe reuses a shard whose two digests are unchanged: it copies the saved
 directory as it is and loads it for scoring, instead of fitting again.
+
+`shards/holdout_proba.npz` keeps every shard's predict_proba on the run's holdout, keyed by
+a digest of the holdout's features and the scikit-learn version (`holdout_key`) and by the
+sha256 of each shard's saved model file. A later run that reuses a shard takes its holdout
+predictions from there when the key and the shard's bytes are the same, instead of scoring
+the holdout with it again; anything else (other rows, another library, other bytes) and the
+shard is scored.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
+import sklearn
 from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 
 from agogosml.modelloop.dataset import FeatureSchema
 from agogosml.modelloop.errors import ModelLoopError
 from agogosml.modelloop.estimators import build_pipeline
-from agogosml.modelloop.shards import ShardRows
+from agogosml.modelloop.shards import ShardRows, row_fingerprints
 from agogosml.modelloop.tracking import download_artifact, read_text_artifact
 
 log = logging.getLogger(__name__)
 
 SHARDS_DIR = "shards"
 SHARDS_SUMMARY_ARTIFACT = f"{SHARDS_DIR}/shards.json"
+HOLDOUT_PROBA_ARTIFACT = f"{SHARDS_DIR}/holdout_proba.npz"
+SHARD_MODEL_FILE = "model.skops"
 SHARD_AVERAGE_CODE = Path(__file__).with_name("shard_average.py")
 
 
@@ -78,14 +90,28 @@ class ShardedModel:
     records: list[ShardRecord]
     reused_directories: dict[int, Path]
     reused_from: str | None
+    holdout_key: str = ""
+    holdout_probas: list[np.ndarray[Any, Any]] = field(default_factory=list)
+    """Every shard's predict_proba on the holdout, once `holdout_proba` has run."""
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray[Any, Any]:
         """What the logged model's predict answers (shard_average.ShardAverage)."""
-        strings = {name: object for name, dtype in features.dtypes.items()
-                   if isinstance(dtype, pd.StringDtype)}
-        frame = features.astype(strings) if strings else features
+        frame = _plain_strings(features)
         mean: np.ndarray[Any, Any] = np.mean(
             [pipeline.predict_proba(frame) for pipeline in self.pipelines], axis=0)
+        return mean
+
+    def holdout_proba(self, holdout_x: pd.DataFrame,
+                      cached: Mapping[int, np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+        """predict_proba on the holdout, taking a reused shard's predictions from `cached`
+        (see `cached_holdout_probas`); kept for `save_shards`."""
+        self.holdout_key = holdout_key(holdout_x)
+        frame = _plain_strings(holdout_x)
+        self.holdout_probas = [
+            cached[record.index] if not record.fitted and record.index in cached
+            else pipeline.predict_proba(frame)
+            for record, pipeline in zip(self.records, self.pipelines, strict=True)]
+        mean: np.ndarray[Any, Any] = np.mean(self.holdout_probas, axis=0)
         return mean
 
     @property
@@ -95,6 +121,54 @@ class ShardedModel:
     @property
     def reused_shards(self) -> tuple[int, ...]:
         return tuple(record.index for record in self.records if not record.fitted)
+
+
+def _plain_strings(features: pd.DataFrame) -> pd.DataFrame:
+    strings = {name: object for name, dtype in features.dtypes.items()
+               if isinstance(dtype, pd.StringDtype)}
+    return features.astype(strings) if strings else features
+
+
+def holdout_key(holdout_x: pd.DataFrame) -> str:
+    """sha256 of the holdout features' names, dtypes and row values, and scikit-learn's
+    version: what a shard's holdout predictions depend on besides the shard itself."""
+    digest = hashlib.sha256(json.dumps(
+        [sklearn.__version__, [[str(name), str(dtype)]
+                               for name, dtype in holdout_x.dtypes.items()]]).encode())
+    digest.update(row_fingerprints(holdout_x).tobytes())
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cached_holdout_probas(model: ShardedModel, holdout_x: pd.DataFrame,
+                          workdir: Path) -> dict[int, np.ndarray[Any, Any]]:
+    """The reused shards' holdout predictions recorded by the run they were reused from,
+    for the shards whose saved model file and holdout key are the same; {} when there are
+    none (or the record cannot be read)."""
+    if model.reused_from is None or not model.reused_directories:
+        return {}
+    try:
+        path = download_artifact(model.reused_from, HOLDOUT_PROBA_ARTIFACT,
+                                 workdir / "holdout-proba")
+        with np.load(path, allow_pickle=False) as saved:
+            meta = json.loads(str(saved["meta"]))
+            if meta.get("holdout_key") != holdout_key(holdout_x):
+                return {}
+            result = {}
+            for index, directory in model.reused_directories.items():
+                name = shard_name(index)
+                if meta["shards"].get(name) == _file_digest(directory / SHARD_MODEL_FILE):
+                    proba = np.asarray(saved[name])
+                    if proba.shape == (len(holdout_x), 2):
+                        result[index] = proba
+            return result
+    except (ModelLoopError, OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("holdout predictions not reused: shards scored instead", extra={
+            "reuse_from": model.reused_from, "reason": str(error)[:300]})
+        return {}
 
 
 def load_shard_records(run_id: str) -> list[ShardRecord]:
@@ -174,8 +248,22 @@ def save_shards(model: ShardedModel, run_id: str, trusted_types: tuple[str, ...]
         else:
             shutil.copytree(model.reused_directories[record.index], target)
         artifacts[shard_name(record.index)] = str(target)
+    if model.holdout_probas:
+        _save_holdout_probas(model, directory)
     summary = [asdict(record) | {"fitted_by_run": record.fitted_by_run or run_id}
                for record in model.records]
     (directory / Path(SHARDS_SUMMARY_ARTIFACT).name).write_text(json.dumps(
         {"reused_from": model.reused_from, "shards": summary}, indent=1))
     return artifacts
+
+
+def _save_holdout_probas(model: ShardedModel, directory: Path) -> None:
+    arrays = {shard_name(record.index): proba
+              for record, proba in zip(model.records, model.holdout_probas, strict=True)}
+    meta = {"holdout_key": model.holdout_key,
+            "shards": {name: _file_digest(directory / name / SHARD_MODEL_FILE)
+                       for name in arrays}}
+    buffer = io.BytesIO()
+    contents: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **arrays}
+    np.savez(buffer, **contents)
+    (directory / Path(HOLDOUT_PROBA_ARTIFACT).name).write_bytes(buffer.getvalue())

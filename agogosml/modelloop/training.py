@@ -50,6 +50,7 @@ from agogosml.modelloop.ensemble import (
     ReusableShards,
     ShardedModel,
     ShardRecord,
+    cached_holdout_probas,
     fit_shards,
     load_shard_records,
 )
@@ -192,8 +193,10 @@ def train(tracking: Tracking, config: TrainConfig, trigger: str = "manual", *,
             else None
         with tempfile.TemporaryDirectory() as workdir:
             fitted = _fit(frame, schema, config, reuse_from, Path(workdir))
-            metrics = holdout_metrics(fitted.split.holdout_y,
-                                      fitted.model.predict_proba(fitted.split.holdout_x))
+            holdout_x = fitted.split.holdout_x
+            metrics = holdout_metrics(fitted.split.holdout_y, fitted.sharded.holdout_proba(
+                holdout_x, cached_holdout_probas(fitted.sharded, holdout_x, Path(workdir)))
+                if fitted.sharded else fitted.model.predict_proba(holdout_x))
             profile = ReferenceProfile.build(
                 fitted.split.train_x, fitted.split.train_y, schema,
                 fitted.model.predict_proba(_prediction_sample(fitted.split.train_x,
