@@ -92,6 +92,16 @@ def mlflow_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
 
 
 @pytest.fixture
+def own_mlflow_uris() -> Iterator[None]:
+    """For a test that points MLflow's process-wide client at a store of its own: the
+    session registry's URIs are put back afterwards, so later tests still find it."""
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    yield
+    mlflow.set_tracking_uri(before[0])
+    mlflow.set_registry_uri(before[1])
+
+
+@pytest.fixture
 def topic_prefix() -> str:
     """Each test gets its own topics on the shared broker."""
     return f"t{uuid.uuid4().hex[:10]}"

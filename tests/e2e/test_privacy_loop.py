@@ -122,6 +122,7 @@ def gather(stack: Stack) -> dict[str, bytes]:
     return places
 
 
+@pytest.mark.usefixtures("own_mlflow_uris")
 def test_pii_stays_out_and_a_forgotten_subject_is_gone(stack: Stack) -> None:
     subject = Pseudonymizer(stack.keyring().pseudonym_key())(CUSTOMER)
     asyncio.run(produce_json(stack.bootstrap, "agogosml.input", canary_records()))
@@ -161,6 +162,7 @@ def test_pii_stays_out_and_a_forgotten_subject_is_gone(stack: Stack) -> None:
 
     # The new model is champion; the tainted ones are retired, their artifacts gone.
     mlflow.set_tracking_uri(f"sqlite:///{stack.var / 'mlflow' / 'mlflow.db'}")
+    mlflow.set_registry_uri(mlflow.get_tracking_uri())
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("demo", "champion").version) == new_version
     for version in tainted:

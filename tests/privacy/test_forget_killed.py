@@ -52,6 +52,7 @@ def wait_for_step(store_url: str, step: str, process: subprocess.Popen[str],
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("own_mlflow_uris")
 def test_a_killed_forget_resumes_to_a_promoted_model_without_the_subject(
         tmp_path: Path) -> None:
     store_url = f"sqlite:///{tmp_path / 'privacy.db'}"
@@ -105,6 +106,7 @@ def test_a_killed_forget_resumes_to_a_promoted_model_without_the_subject(
 
     new_version = audit["replaced"]["by"]
     mlflow.set_tracking_uri(tracking.tracking_uri)
+    mlflow.set_registry_uri(tracking.tracking_uri)
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("demo", "champion").version) == new_version
     assert client.get_model_version("demo", tainted).tags["agogosml.retired"]
