@@ -40,6 +40,11 @@ class DownstreamError(AgogosmlError):
     """The next hop (app, writer, broker) did not acknowledge; the caller should retry."""
 
 
+class StoreUnavailableError(DownstreamError):
+    """A database a record's processing needs (the subject key store) cannot be reached:
+    an outage, retried like an unreachable next hop, never blamed on the record."""
+
+
 class BatchFailedError(DownstreamError):
     """The receiver answered but failed on this batch (HTTP 500): it may be the batch's
     records, not an outage. Retried like any DownstreamError, but it counts against the

@@ -13,7 +13,8 @@ Behaviour a caller relies on:
 - redact, drop, keep and encrypt take any JSON value (encrypt round-trips its type).
   mask, pseudonymize and scan work on text: strings as they are, numbers and booleans as
   their JSON text ("12", "true"); an object or a list refuses the record.
-- Refusals raise PolicyError naming the field; `apply` raises nothing else.
+- Refusals raise PolicyError naming the field; an unreachable subject key store raises
+  StoreUnavailableError (an outage to retry); `apply` raises nothing else.
 - Crypto-shredding per subject: given a subject key store (`subject_keys`), `apply(record,
   subject=pseudonym)` encrypts under that subject's own key ("enc1:s-…"), so shredding the
   subject makes those fields unreadable; a shredded subject's record is refused. Records
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from agogosml.errors import StoreUnavailableError
 from agogosml.privacy.actions import Pseudonymizer, encrypt_value, mask
 from agogosml.privacy.errors import PolicyError, PrivacyError
 from agogosml.privacy.keys import Keyring
@@ -43,7 +45,7 @@ from agogosml.privacy.policy import (
 )
 from agogosml.privacy.presidio import analyzers_for
 from agogosml.privacy.recognizers import Span, cover
-from agogosml.privacy.subjectkeys import SubjectKeys, check_period_keyring
+from agogosml.privacy.subjectkeys import SubjectKeys, SubjectKeyStoreError, check_period_keyring
 
 # The subject of the record `apply` is working on, for encrypt (thread- and task-safe).
 _SUBJECT: ContextVar[str | None] = ContextVar("agogosml_privacy_subject", default=None)
@@ -190,11 +192,14 @@ class PolicyEngine:
             return encrypt_value(value, keyring)
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise PolicyError(f"field {path}: cannot encrypt this value ({exc})") from None
-        except PrivacyError as exc:  # a key destroyed or shredded, a subject store down
+        except SubjectKeyStoreError as exc:  # an outage, not this record's fault
+            raise StoreUnavailableError(f"field {path}: {exc}") from None
+        except PrivacyError as exc:  # a key destroyed or shredded
             raise PolicyError(f"field {path}: {exc}") from None
 
     def apply(self, record: Mapping[str, Any], subject: str | None = None) -> dict[str, Any]:
-        """The record with the policy applied; PolicyError naming the field if it cannot be.
+        """The record with the policy applied; PolicyError naming the field if it cannot be,
+        StoreUnavailableError (retry) if the subject key store cannot be reached.
         `subject`: the record's subject pseudonym, whose key encrypts its fields."""
         if not isinstance(record, Mapping):
             raise PolicyError(f"record: expected an object, got a {type(record).__name__}")

@@ -40,8 +40,9 @@ from agogosml.errors import (
     DownstreamError,
     InvalidRecordError,
     PayloadTooLargeError,
+    StoreUnavailableError,
 )
-from agogosml.retry import Backoff, wait_to_retry
+from agogosml.retry import Backoff, retry_until_done, wait_to_retry
 from agogosml.services.input_reader.commits import CommitTracker
 from agogosml.services.input_reader.deadletters import DeadLetterWriter, Rejection, short
 from agogosml.services.input_reader.metrics import ReaderMetrics
@@ -212,8 +213,11 @@ class InputReader:
 
     async def _handle(self, batch_id: int, records: Sequence[SourceRecord]) -> None:
         if self.transforms:
-            # A privacy stage may fetch a subject's key from its database: off the loop.
-            pending, rejected = await asyncio.to_thread(self._prepare, records)
+            # A privacy stage may fetch a subject's key from its database: off the loop, and
+            # retried while that database is down (the records are not to blame).
+            pending, rejected = await retry_until_done(
+                lambda: asyncio.to_thread(self._prepare, records), self.backoff, self._abandon,
+                what="preparing a batch")
         else:
             pending, rejected = self._prepare(records)
         if pending:
@@ -234,6 +238,8 @@ class InputReader:
                 event = apply_transforms(self.validator.to_event(record), self.transforms)
                 document = event.to_json()
                 pending.append(Pending(record, document, orjson.dumps(document)))
+            except StoreUnavailableError:
+                raise
             except InvalidRecordError as error:
                 rejected.append(Rejection(record, error.reason, error.detail,
                                           self.subject_of(record.value)))

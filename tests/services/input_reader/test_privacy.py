@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 
 from agogosml.demo.data import transactions
 from agogosml.envelope import Event
-from agogosml.errors import ConfigurationError, InvalidRecordError
+from agogosml.errors import ConfigurationError, InvalidRecordError, StoreUnavailableError
 from agogosml.localstack.stack import privacy_policy
 from agogosml.privacy.engine import PolicyEngine
 from agogosml.privacy.keyfile import ensure_keyring_file
 from agogosml.privacy.keys import Keyring
 from agogosml.privacy.policy import Policy
+from agogosml.privacy.subjectkeys import open_subject_keys
 from agogosml.services.input_reader.privacy import PRIVACY_REASON, PrivacyStage, load_privacy
 
 PERSONAL = ("customer_id", "name", "email", "phone")
@@ -144,3 +145,17 @@ def test_any_record_is_protected_or_refused(payload: dict[str, Any], subject: An
         assert out.payload["customer_id"] == out.subject
     if isinstance(payload.get("name"), str):
         assert out.payload["name"] == "[REDACTED]"
+
+
+def test_an_unreachable_subject_key_store_is_an_outage_not_a_bad_record(tmp_path: Path) -> None:
+    keyring = Keyring(pseudonym_key=os.urandom(32), encryption_keys={"2026-12": os.urandom(32)})
+    keys = open_subject_keys(f"sqlite:///{tmp_path / 'privacy.db'}",
+                             Keyring(encryption_keys={"kek": os.urandom(32)}))
+    engine = PolicyEngine(Policy.from_yaml("fields: {customer_id: pseudonymize, iban: encrypt}"),
+                          keyring, subject_keys=keys)
+    stage = PrivacyStage(engine, keyring, "customer_id")
+    record = {"customer_id": "C1", "iban": "NL91ABNA0417164300"}
+    assert stage(event_of(record)).payload["iban"].startswith("enc1:s-")
+    keys.close()  # the database is gone from under the reader
+    with pytest.raises(StoreUnavailableError, match="iban"):
+        stage(event_of({**record, "customer_id": "C2"}))  # a subject not cached yet

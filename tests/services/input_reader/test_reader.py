@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from agogosml.envelope import ECHO_HEADER
+from agogosml.envelope import ECHO_HEADER, Event
+from agogosml.errors import StoreUnavailableError
 from agogosml.retry import Backoff
 from agogosml.services.input_reader.deadletters import DeadLetterWriter
 from agogosml.services.input_reader.metrics import ReaderMetrics
@@ -28,6 +29,7 @@ from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
 from agogosml.services.input_reader.progress import ProgressWatch
 from agogosml.services.input_reader.service import create_app
 from agogosml.services.input_reader.shadow import ShadowMirror, sampled
+from agogosml.services.input_reader.transforms import RecordTransform
 from agogosml.services.input_reader.validation import RecordValidator
 from agogosml.streaming.files import JsonLinesSink, JsonLinesSource
 from agogosml.web.client import BatchClient
@@ -89,7 +91,8 @@ def run_reader(tmp_path: Path) -> Iterator[Callable[..., ReaderUnderTest]]:
     stack: list[Any] = []
 
     def start(app_url: str, shadow_url: str | None = None, stall_ready_s: float = 60,
-              stall_live_s: float = 300, token: SecretStr = PIPELINE_TOKEN) -> ReaderUnderTest:
+              stall_live_s: float = 300, token: SecretStr = PIPELINE_TOKEN,
+              transforms: Sequence[RecordTransform] = ()) -> ReaderUnderTest:
         registry = CollectorRegistry()
         backoff = Backoff(initial_s=0.01, max_s=0.05)
         metrics = ReaderMetrics(registry)
@@ -106,6 +109,7 @@ def run_reader(tmp_path: Path) -> Iterator[Callable[..., ReaderUnderTest]]:
             backoff=backoff,
             progress=ProgressWatch(stall_ready_s, stall_live_s),
             shadow=shadow,
+            transforms=transforms,
         )
         server = run_server(create_app(reader, registry, f"{app_url}/healthz"))
         url = server.__enter__()
@@ -297,6 +301,31 @@ def test_an_app_that_fails_everything_is_an_outage_and_nothing_is_dead_lettered(
         assert not reader.deadletters.exists(), "no record is blamed while nothing succeeds"
         assert not reader.checkpoint.exists()
         healthy.set()
+        wait_for(lambda: set(stand_in.acknowledged) == set(ids), 10, "every event acked")
+
+
+def test_a_store_outage_in_a_transform_is_retried_and_blames_no_record(
+        run_reader: Callable[..., ReaderUnderTest]) -> None:
+    """A privacy stage whose subject key store is down (StoreUnavailableError) holds the
+    batch back and retries; nothing is dead-lettered or committed until the store is back."""
+    store_up = threading.Event()
+    attempts: list[str] = []
+
+    def stage(event: Event) -> Event:
+        attempts.append(event.id)
+        if not store_up.is_set():
+            raise StoreUnavailableError("the subject key store is unavailable")
+        return event
+
+    stand_in = StandInApp(acknowledge_all)
+    with run_server(stand_in.build()) as app_url:
+        reader = run_reader(app_url, transforms=(stage,))
+        ids = write_events(reader.input, 10)
+        wait_for(lambda: len(attempts) >= 5, 10, "the outage to be retried")
+        assert stand_in.calls == 0
+        assert not reader.deadletters.exists(), "no record is blamed for the outage"
+        assert not reader.checkpoint.exists()
+        store_up.set()
         wait_for(lambda: set(stand_in.acknowledged) == set(ids), 10, "every event acked")
 
 
