@@ -41,8 +41,9 @@ class DownstreamError(AgogosmlError):
 
 
 class StoreUnavailableError(DownstreamError):
-    """A database a record's processing needs (the subject key store) cannot be reached:
-    an outage, retried like an unreachable next hop, never blamed on the record."""
+    """A database the work needs (the monitor's event store, the subject key store) cannot
+    be reached or did not take the write: an outage, retried like an unreachable next hop,
+    never blamed on the records and never committed past."""
 
 
 class BatchFailedError(DownstreamError):

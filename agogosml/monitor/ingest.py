@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from agogosml.envelope import ScoredEvent, is_plain_scored_event, loads
-from agogosml.errors import BadRequestError, DownstreamError
+from agogosml.errors import BadRequestError, StoreUnavailableError
 from agogosml.monitor.store.base import AsyncEventStore, unstorable
 from agogosml.monitor.store.base import ScoredEvent as StoredEvent
 from agogosml.retry import Backoff, retry_until_done
@@ -26,10 +26,6 @@ from agogosml.streaming.base import PartitionKey, Source, SourceRecord
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
-
-
-class StoreUnavailableError(DownstreamError):
-    """The event store did not take a batch; it is retried and nothing is committed."""
 
 
 @dataclass

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from agogosml.errors import StoreUnavailableError
 from agogosml.localstack.broker import KafkaBroker
-from agogosml.monitor.ingest import Ingestor, StoreUnavailableError
+from agogosml.monitor.ingest import Ingestor
 from agogosml.monitor.store import AsyncEventStore
 from agogosml.monitor.store.base import ScoredEvent as StoredEvent
 from agogosml.monitor.store.base import SqlEventStore
