@@ -48,12 +48,12 @@ from agogosml.privacy.keys import KEY_BYTES, Keyring
 from agogosml.privacy.lineage.subjects import check_subject
 from agogosml.sqldb.database import Connection, SqlDatabase, now_ms
 from agogosml.sqldb.schema import Migration, Schema
+from agogosml.sqldb.urls import POSTGRES_URLS, SQLITE_URL
 
 SUBJECT_KEY_PREFIX = "s-"
 SUBJECT_KEY_ID_CHARS = 26  # 128 bits of SHA-256 in base32: collisions stay negligible
 DEFAULT_CACHE_TTL_S = 30.0
 DEFAULT_MAX_CACHED = 100_000
-SQLITE_URL = "sqlite:///"
 _KEY_ID_DOMAIN = b"agogosml subject key id\x00"
 _WRAP_DOMAIN = "agogosml subject key v1:"
 _REWRAP_PAGE = 1_000
@@ -456,7 +456,7 @@ def open_subject_keys(url: str, kek: Keyring, *,
     is never put in an error."""
     if url.startswith(SQLITE_URL):
         return sqlite_subject_keys(url.removeprefix(SQLITE_URL), kek, cache_ttl_s=cache_ttl_s)
-    if url.startswith(("postgresql://", "postgres://")):
+    if url.startswith(POSTGRES_URLS):
         return postgres_subject_keys(url, kek, cache_ttl_s=cache_ttl_s)
     raise PolicyError("the subject key store URL must start with sqlite:/// or postgresql://")
 

@@ -13,7 +13,7 @@ import pytest
 
 from agogosml.monitor.store import PostgresEventStore, Retention, SqliteEventStore
 from agogosml.monitor.store.base import SqlEventStore
-from tests.monitor.postgres import PostgresServer, server_binaries
+from tests.monitor.postgres import PostgresServer, running_server
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -22,12 +22,8 @@ StoreFactory = Callable[..., SqlEventStore]
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer(server_binaries())
-    try:
-        server.start()
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=BACKENDS)

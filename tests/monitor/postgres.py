@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -90,3 +92,14 @@ class PostgresServer:
                       "stop")
             self.started = False
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def running_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of its own, started and stopped around the block."""
+    server = PostgresServer(server_binaries())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from agogosml.monitor.store import PostgresEventStore
-from tests.monitor.postgres import PostgresServer, server_binaries
+from tests.monitor.postgres import PostgresServer, running_server
 from tests.monitor.test_store import T0, event
 
 pytestmark = pytest.mark.postgres
@@ -19,12 +19,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def own_server() -> Iterator[PostgresServer]:
-    server = PostgresServer(server_binaries())
-    try:
-        server.start()
+    with running_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_the_store_reconnects_once_postgresql_is_back(own_server: PostgresServer) -> None:

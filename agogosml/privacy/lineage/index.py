@@ -14,8 +14,7 @@ from typing import Any, NamedTuple, Protocol
 from agogosml.privacy.lineage.schema import SCHEMA
 from agogosml.privacy.lineage.subjects import LineageError, check_identifier, check_subject
 from agogosml.sqldb.database import Connection, SqlDatabase, now_ms
-
-SQLITE_URL = "sqlite:///"
+from agogosml.sqldb.urls import POSTGRES_URLS, SQLITE_URL
 
 
 class VersionUse(NamedTuple):
@@ -145,7 +144,7 @@ def open_lineage_index(url: str) -> SqlLineageIndex:
         from agogosml.privacy.lineage.sqlite import SqliteLineageIndex
 
         return SqliteLineageIndex(url.removeprefix(SQLITE_URL))
-    if url.startswith(("postgresql://", "postgres://")):
+    if url.startswith(POSTGRES_URLS):
         from agogosml.privacy.lineage.postgres import PostgresLineageIndex
 
         return PostgresLineageIndex(url)
