@@ -20,6 +20,18 @@ class PayloadTooLargeError(BadRequestError):
     """A request body or event count above the service's limit, refused before parsing."""
 
 
+class UnsupportedMediaTypeError(BadRequestError):
+    """A request body in a content type the endpoint does not read."""
+
+
+class MethodNotAllowedError(BadRequestError):
+    """A request with a method the path does not take; `allowed` lists those it does."""
+
+    def __init__(self, message: str, allowed: str) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
 class ModelInputError(BadRequestError):
     """The records do not fit the model's input schema."""
 
@@ -30,6 +42,10 @@ class NotFoundError(AgogosmlError):
 
 class ModelNotFoundError(NotFoundError):
     """A request named a model this service does not serve."""
+
+
+class ModelOutputError(AgogosmlError):
+    """The model answered something its metadata says it does not (a server error)."""
 
 
 class NotReadyError(AgogosmlError):

@@ -112,6 +112,6 @@ def _detail(response: httpx.Response) -> str:
         body = loads(response.content)
     except ValueError:
         body = None
-    if isinstance(body, dict) and isinstance(detail := body.get("detail"), str):
-        return detail
+    if isinstance(body, dict) and isinstance(message := body.get("error"), str):
+        return message
     return f"rejected with {response.status_code}"

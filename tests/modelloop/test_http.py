@@ -51,7 +51,7 @@ def test_an_unknown_trigger_is_refused(url: str) -> None:
     response = httpx.post(f"{url}/v1/retrain", headers=PIPELINE_AUTH,
                           json={"trigger": "whim"}, timeout=10)
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("body.trigger: Input should be 'manual'")
+    assert response.json()["error"].startswith("body.trigger: Input should be 'manual'")
 
 
 def test_a_second_retrain_while_one_runs_is_told_to_come_back(url: str) -> None:
@@ -59,5 +59,5 @@ def test_a_second_retrain_while_one_runs_is_told_to_come_back(url: str) -> None:
         response = httpx.post(f"{url}/v1/retrain", headers=PIPELINE_AUTH,
                               json={"trigger": "drift"}, timeout=10)
     assert response.status_code == 503
-    assert response.json() == {"error": "RetrainInProgressError",
-                               "detail": "a retrain is already running"}
+    assert response.json() == {"error": "a retrain is already running",
+                               "type": "RetrainInProgressError"}

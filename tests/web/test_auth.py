@@ -99,7 +99,7 @@ def test_the_writer_refuses_a_forged_scored_event(stack: Stack) -> None:
                  SecretStr("not-the-pipeline-token-0123456789"))
     assert anonymous.status_code == wrong.status_code == 401
     assert anonymous.headers["www-authenticate"] == 'Bearer realm="pipeline"'
-    assert anonymous.json()["error"] == "UnauthorizedError"
+    assert anonymous.json()["type"] == "UnauthorizedError"
     assert refused(stack.writer, "/v1/batches", "missing") == before + 1
     assert refused(stack.writer, "/v1/batches", "wrong") >= 1
     assert all(event["id"] != "forged" for event in lines(stack.scored))

@@ -12,7 +12,7 @@
 
 Paths are relative to where the router is included; the page asks for its files and the
 API by relative URLs, so it works under any prefix. Bad query parameters answer 422 (wrong
-type or out of bounds) or 400 (inconsistent), as {"error": ..., "detail": ...} once the app
+type or out of bounds) or 400 (inconsistent), as {"error": ..., "type": ...} once the app
 has `agogosml.web.errors.install_error_handlers`."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from agogosml.errors import BadRequestError
+from agogosml.errors import BadRequestError, NotFoundError
 from agogosml.monitor.dashboard import params
 from agogosml.monitor.dashboard.assets import CONTENT_SECURITY_POLICY, load_assets
 from agogosml.monitor.dashboard.params import (
@@ -63,8 +63,7 @@ def dashboard_router(view: MonitorView) -> APIRouter:
     async def static_file(name: str) -> Response:
         asset = assets.get(name)
         if asset is None or name == "index.html":
-            return JsonResponse({"error": "NotFound", "detail": "no such dashboard file"},
-                                status_code=404)
+            raise NotFoundError("no such dashboard file")
         return Response(asset.body, media_type=asset.media_type, headers=PAGE_HEADERS)
 
     @router.get("/api/live")

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
-
-import pandas as pd
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from agogosml.envelope import BatchAnswer, BatchRequest, ScoredBatch, ScoredEvent
 from agogosml.errors import BadRequestError
+from agogosml.services.app.bodies import Table
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.app.model import LoadedModel, Scores
 from agogosml.services.app.reload import ModelHolder
 from agogosml.services.app.scoring import Scorer
 from agogosml.web.bodies import check_count
 from agogosml.web.client import BatchClient
+
+T = TypeVar("T")
 
 
 class DataPlane:
@@ -49,19 +51,25 @@ class DataPlane:
         self.metrics.model_info.labels(model=model.ref.name, version=model.ref.version) \
             .set(serving)
 
-    async def score_records(self, model: LoadedModel, frame: pd.DataFrame,
-                            endpoint: str) -> Scores:
-        """Requests from people and OIP clients may hold up to max_predict_records rows, so
-        they are scored in a worker thread and probes stay answered meanwhile (pipeline
+    async def score_records(self, model: LoadedModel, table: Table, endpoint: str) -> Scores:
+        """The records of a request from a person or a client, cast to the model's
+        signature and scored; any record that does not fit refuses the request."""
+        return await self.in_thread(model, table.rows, endpoint,
+                                    lambda: model.score(model.frame(table.columns, table.rows)))
+
+    async def in_thread(self, model: LoadedModel, rows: int, endpoint: str,
+                        work: Callable[[], T]) -> T:
+        """Requests from people and clients may hold up to max_predict_records rows, so
+        their work runs in a worker thread and probes stay answered meanwhile (pipeline
         batches: see scoring.Scorer)."""
-        check_count(len(frame), self.max_predict_records, "records")
+        check_count(rows, self.max_predict_records, "records")
         started = time.perf_counter()
-        scores = await asyncio.to_thread(lambda: model.score(model.select(frame)))
+        result = await asyncio.to_thread(work)
         self.metrics.predict_latency.labels(endpoint=endpoint) \
             .observe(time.perf_counter() - started)
         self.metrics.scored.labels(endpoint=endpoint, model=model.ref.name,
-                                   version=model.ref.version).inc(len(frame))
-        return scores
+                                   version=model.ref.version).inc(rows)
+        return result
 
     def writer_for(self, shadow: bool) -> BatchClient:
         if not shadow:

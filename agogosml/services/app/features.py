@@ -8,12 +8,13 @@ that the features cost little more than building one dict per record.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from agogosml.envelope import INT64_MAX, INT64_MIN, is_json_scalar
+from agogosml.services.app.signature import MISSING
 
 _TEXTUAL = frozenset({str, bool, type(None)})
 _SCALAR_KINDS = _TEXTUAL | {int, float}
@@ -25,9 +26,14 @@ class ModelInput:
 
     frame: pd.DataFrame
     columns: dict[str, list[Any]] | None
-    """The model's input columns, each with its value per record (None for a missing
-    one, as in the frame); None when the model names no inputs."""
+    """The model's input columns, each with its value per record in the frame, as the
+    record gave it; None when the model names no inputs."""
     records: int
+    """How many records the frame holds."""
+    kept: list[int] | None = None
+    """The positions, among the records given, of those in the frame; None for all."""
+    refused: dict[int, str] = field(default_factory=dict)
+    """The records that do not fit the model's signature, by position, and why."""
 
     def features(self) -> list[dict[str, Any]]:
         """Per record, its input columns and values. A model that names no inputs gets
@@ -42,7 +48,9 @@ class ModelInput:
         for name, values in self.columns.items():
             if not _all_scalars(values):
                 for row in rows:
-                    if not is_json_scalar(row[name]):
+                    if row[name] is MISSING:  # an optional column the record lacks
+                        row[name] = None
+                    elif not is_json_scalar(row[name]):
                         del row[name]
         return rows
 

@@ -9,8 +9,7 @@ index of the highest one; anything 1-D is the prediction alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mlflow
@@ -22,11 +21,24 @@ from mlflow.tracking import MlflowClient
 from agogosml.envelope import ModelRef
 from agogosml.errors import ConfigurationError, ModelInputError
 from agogosml.services.app.features import ModelInput
+from agogosml.services.app.signature import MISSING, Signature, signature_of, zero_value
 
 log = logging.getLogger(__name__)
 
 INPUT_ERRORS = (MlflowException, ValueError, TypeError, KeyError)
 MAX_REASON_CHARS = 500
+
+
+PREDICTION = "prediction"
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One output of scoring: the prediction, or a named score."""
+
+    name: str
+    datatype: str
+    """As the Open Inference Protocol names it: INT64, FP64, BOOL or BYTES."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,47 +51,66 @@ class Scores:
 class LoadedModel:
     ref: ModelRef
     pyfunc: Any
-    input_columns: tuple[str, ...] | None
-    input_types: dict[str, str] = field(default_factory=dict)
+    signature: Signature | None
+    """The named input columns and their types; None when the model names no inputs."""
+    outputs: tuple[Output, ...] | None = None
+    """What scoring returns, learnt by scoring the model's input example at load; None
+    when that failed, and then the model is not ready to serve."""
+
+    @property
+    def input_columns(self) -> tuple[str, ...] | None:
+        return None if self.signature is None else self.signature.names
 
     def inputs(self, records: list[dict[str, Any]]) -> ModelInput:
-        """The records as the model takes them: its input columns in order; other fields
-        (personal data, ids) are never turned into columns, which also halves the cost of
-        building the frame."""
-        if self.input_columns is None:
+        """The records as the model takes them: its input columns in order, cast to the
+        signature; records that do not fit are refused one by one. Other fields (personal
+        data, ids) are never turned into columns, which also halves the cost of building
+        the frame."""
+        if self.signature is None:
             return ModelInput(pd.DataFrame.from_records(records), None, len(records))
-        _require(self.input_columns, lambda name: any(name in record for record in records))
-        columns = {name: [record.get(name) for record in records]
-                   for name in self.input_columns}
-        return ModelInput(pd.DataFrame(columns), columns, len(records))
+        columns = {name: [record.get(name, MISSING) for record in records]
+                   for name in self.signature.names}
+        cast = self.signature.cast(columns, len(records))
+        if cast.kept is None:
+            return ModelInput(cast.frame, columns, len(records))
+        kept_columns = {name: [values[row] for row in cast.kept]
+                        for name, values in columns.items()}
+        return ModelInput(cast.frame, kept_columns, len(cast.kept), cast.kept, cast.refused)
 
-    def select(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if self.input_columns is None:
-            return frame
-        _require(self.input_columns, lambda name: name in frame.columns)
-        return frame[list(self.input_columns)]
+    def frame(self, columns: dict[str, list[Any]], rows: int) -> pd.DataFrame:
+        """A whole request's columns cast to the signature; any record that does not fit
+        refuses the request, naming the first few and why."""
+        if self.signature is None:
+            return pd.DataFrame(columns)
+        cast = self.signature.cast(columns, rows)
+        if cast.refused:
+            raise ModelInputError(cast.first_problems())
+        return cast.frame
+
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+        """The model's raw output. Any failure of the model becomes a ModelInputError:
+        whatever a model raises, the records it was given are the only thing a client
+        can change."""
+        try:
+            if params is None:
+                return self.pyfunc.predict(frame)
+            return self.pyfunc.predict(frame, params=params)
+        except INPUT_ERRORS as error:
+            raise ModelInputError(reason(error)) from None
+        except Exception as error:
+            raise ModelInputError(f"model error: {type(error).__name__}: {reason(error)}") \
+                from None
 
     def score(self, frame: pd.DataFrame) -> Scores:
-        """Any failure of the model becomes a ModelInputError: whatever a model raises, the
-        records it was given are the only thing a client can change."""
+        output = self.predict(frame)
         try:
-            output = self.pyfunc.predict(frame)
             scores = _normalize(output, len(frame))
         except INPUT_ERRORS as error:
-            raise ModelInputError(_short(error)) from None
-        except Exception as error:
-            raise ModelInputError(f"model error: {type(error).__name__}: {_short(error)}") \
-                from None
+            raise ModelInputError(f"model output: {reason(error)}") from None
         if len(scores.predictions) != len(frame) or len(scores.scores) != len(frame):
             raise ModelInputError(f"model error: {len(scores.predictions)} predictions "
                                   f"for {len(frame)} records")
         return scores
-
-
-def _require(columns: tuple[str, ...], present: Callable[[str], bool]) -> None:
-    missing = [name for name in columns if not present(name)]
-    if missing:
-        raise ModelInputError(f"missing input columns: {', '.join(missing)}")
 
 
 def resolve_ref(model_uri: str) -> ModelRef:
@@ -104,20 +135,66 @@ def load_model(model_uri: str) -> LoadedModel:
         ref = resolve_ref(model_uri)
         pyfunc = mlflow.pyfunc.load_model(model_uri)
     except (MlflowException, OSError) as error:
-        raise ConfigurationError(f"cannot load model {model_uri}: {_short(error)}") from None
-    schema = pyfunc.metadata.get_input_schema()
-    columns = None
-    types: dict[str, str] = {}
-    if schema is not None and schema.has_input_names():
-        columns = tuple(schema.input_names())
-        types = {spec.name: getattr(spec.type, "name", str(spec.type)) for spec in schema.inputs}
-    log.info("model loaded", extra={"model": ref.name, "version": ref.version})
-    return LoadedModel(ref=ref, pyfunc=pyfunc, input_columns=columns, input_types=types)
+        raise ConfigurationError(f"cannot load model {model_uri}: {reason(error)}") from None
+    model = LoadedModel(ref=ref, pyfunc=pyfunc,
+                        signature=signature_of(pyfunc.metadata.get_input_schema()))
+    outputs = _learn_outputs(model)
+    log.info("model loaded", extra={"model": ref.name, "version": ref.version,
+                                    "ready": outputs is not None})
+    return replace(model, outputs=outputs)
+
+
+def _learn_outputs(model: LoadedModel) -> tuple[Output, ...] | None:
+    """The outputs scoring returns, from scoring the model's input example (or, without
+    one, a record of the signature's zero values): the model's first call, made before it
+    takes traffic, is also the proof that it can serve."""
+    try:
+        example = _example(model)
+        scores = model.score(example)
+    except (ModelInputError, *INPUT_ERRORS) as error:
+        log.warning("the model cannot score its input example",
+                    extra={"model": model.ref.name, "version": model.ref.version,
+                           "error": type(error).__name__})
+        return None
+    return (Output(PREDICTION, datatype_of(scores.predictions)),
+            *(Output(name, "FP64") for name in (scores.scores[0] if scores.scores else {})))
+
+
+def _example(model: LoadedModel) -> pd.DataFrame:
+    example = getattr(model.pyfunc, "input_example", None)
+    if isinstance(example, pd.DataFrame) and len(example):
+        return example.head(1) if model.signature is None \
+            else example.head(1)[list(model.signature.names)]
+    if model.signature is None:
+        raise ValueError("no input example and no signature to make one from")
+    zero = {name: [zero_value(model.signature.type_of(name))]
+            for name in model.signature.names}
+    return model.frame(zero, 1)
+
+
+def datatype_of(values: list[Any]) -> str:
+    """The Open Inference Protocol datatype that holds every value."""
+    if all(isinstance(v, bool) for v in values):
+        return "BOOL"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "INT64"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "FP64"
+    return "BYTES"
+
+
+def reason(error: BaseException) -> str:
+    """An error's message, reduced to its reason. MLflow's schema errors open with a
+    printout of the frame and the schema, and end with the reason after "Error: "."""
+    message = str(getattr(error, "message", None) or error).strip()
+    if message.startswith("Failed to enforce schema") and "Error: " in message:
+        message = message.rsplit("Error: ", 1)[1]
+    return message.splitlines()[0][:MAX_REASON_CHARS] if message else type(error).__name__
 
 
 def _normalize(output: Any, rows: int) -> Scores:
     if isinstance(output, pd.DataFrame):
-        target = "prediction" if "prediction" in output.columns else output.columns[0]
+        target = PREDICTION if PREDICTION in output.columns else output.columns[0]
         predictions = output[target].tolist()
         score_columns = [c for c in output.columns if c != target]
         scores = output[score_columns].astype(float).to_dict("records") if score_columns \
@@ -131,6 +208,3 @@ def _normalize(output: Any, rows: int) -> Scores:
     return Scores(array.reshape(-1).tolist(), [{} for _ in range(rows)])
 
 
-def _short(error: BaseException) -> str:
-    message = str(getattr(error, "message", None) or error).strip()
-    return message.splitlines()[0][:MAX_REASON_CHARS] if message else type(error).__name__

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from agogosml.envelope import EVENT_SCHEMA, SCALAR_SCHEMA, JsonObject
-from agogosml.services.app.oip import DATATYPES
+from agogosml.services.app.oip.tensors import DATATYPES
+from agogosml.services.app.signature import Signature
+from agogosml.web.errors import ERROR_SCHEMA
 
 MLFLOW_TYPES: dict[str, JsonObject] = {
     "double": {"type": "number"}, "float": {"type": "number"},
@@ -17,8 +19,6 @@ MLFLOW_TYPES: dict[str, JsonObject] = {
     "boolean": {"type": "boolean"}, "string": {"type": "string"},
 }
 
-ERROR: JsonObject = {"type": "object", "required": ["error", "detail"],
-                     "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}
 
 BATCH_ANSWER: JsonObject = {
     "type": "object", "required": ["scored", "rejected"],
@@ -45,21 +45,24 @@ PREDICT_ANSWER: JsonObject = {
 }
 
 INFER_ANSWER: JsonObject = {
-    "type": "object", "required": ["model_name", "model_version", "outputs"],
+    "type": "object", "required": ["model_name", "model_version", "id", "outputs"],
     "properties": {
         "model_name": {"type": "string"}, "model_version": {"type": "string"},
-        "id": {"type": "string"},
+        "id": {"type": "string", "description": "the request's, else one made for it"},
+        "parameters": {"type": "object"},
         "outputs": {"type": "array", "items": {
-            "type": "object", "required": ["name", "datatype", "shape", "data"],
+            "type": "object", "required": ["name", "datatype", "shape"],
             "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
                            "shape": {"type": "array", "items": {"type": "integer"}},
-                           "data": {"type": "array"}}}},
+                           "data": {"type": "array"},
+                           "parameters": {"type": "object", "description":
+                                          "binary_data_size, for data sent in binary"}}}},
     },
 }
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"description": text, "content": {"application/json": {"schema": ERROR}}}
+    status: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
     for status, text in ((400, "the body cannot be read"),
                          (401, "no accepted bearer token (pipeline token or API key)"),
                          (413, "the body or its record count is too large"),
@@ -76,13 +79,15 @@ def operation(request: JsonObject, answer: JsonObject) -> dict[str, Any]:
                 "application/json": {"schema": answer}}}}}
 
 
-def record_schema(columns: tuple[str, ...] | None, types: dict[str, str]) -> JsonObject:
-    """One record: the model's input columns, typed as its signature says."""
-    if columns is None:
+def record_schema(signature: Signature | None) -> JsonObject:
+    """One record: the model's input columns, typed as its signature says (a whole
+    number is a number too)."""
+    if signature is None:
         return {"type": "object", "minProperties": 1}
-    return {"type": "object", "required": list(columns),
-            "properties": {name: MLFLOW_TYPES.get(types.get(name, ""), SCALAR_SCHEMA)
-                           for name in columns}}
+    return {"type": "object",
+            "required": [column.name for column in signature.columns if column.required],
+            "properties": {column.name: MLFLOW_TYPES.get(column.type or "", SCALAR_SCHEMA)
+                           for column in signature.columns}}
 
 
 def batch_request(record: JsonObject) -> JsonObject:
@@ -116,12 +121,19 @@ def predict_request(record: JsonObject) -> JsonObject:
 
 
 def infer_request() -> JsonObject:
+    """The JSON form; the binary tensor data extension sends this as the header and
+    inputs' `parameters.binary_data_size` in place of `data`."""
     tensor = {"type": "object", "required": ["name", "shape", "datatype", "data"],
               "properties": {"name": {"type": "string", "minLength": 1},
                              "shape": {"type": "array", "minItems": 1, "maxItems": 2,
                                        "items": {"type": "integer", "minimum": 0}},
                              "datatype": {"enum": sorted(DATATYPES)},
-                             "data": {"type": "array"}}}
+                             "data": {"type": "array"},
+                             "parameters": {"type": "object"}}}
+    output = {"type": "object", "required": ["name"],
+              "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}}}
     return {"type": "object", "required": ["inputs"],
             "properties": {"id": {"type": "string"},
-                           "inputs": {"type": "array", "minItems": 1, "items": tensor}}}
+                           "parameters": {"type": "object"},
+                           "inputs": {"type": "array", "minItems": 1, "items": tensor},
+                           "outputs": {"type": "array", "items": output}}}

@@ -95,13 +95,16 @@ class Scorer:
         when the model refuses the batch."""
         started = clock()
         try:
-            inputs = model.inputs([event.payload for event in events])
-            scores = model.score(inputs.frame)
+            inputs, chunk, refused = _fitting(model, list(enumerate(events)))
+            scores = model.score(inputs.frame) if chunk else None
         except ModelInputError:
             return None
         finally:
             self._observe(costs, model.ref, clock() - started, len(events))
-        return _result(model, list(enumerate(events)), scores, inputs)
+        if scores is None:
+            return BatchResult([], refused)
+        result = _result(model, chunk, scores, inputs)
+        return BatchResult(result.scored, _by_index(refused, result.rejected))
 
     def _observe(self, costs: dict[ModelRef, float], ref: ModelRef, seconds: float,
                  count: int) -> None:
@@ -117,25 +120,45 @@ def _bisect(model: LoadedModel, events: list[Event]) -> BatchResult:
     rejected: list[Refusal] = []
     pending = [list(enumerate(events))]
     while pending:
-        chunk = pending.pop()
-        try:
-            inputs = model.inputs([event.payload for _, event in chunk])
-        except ModelInputError as error:  # a column none of the chunk's records has
-            rejected.extend(Refusal(i, event.id, str(error)) for i, event in chunk)
+        inputs, chunk, refused = _fitting(model, pending.pop())
+        rejected = _by_index(rejected, refused)
+        if not chunk:
             continue
         try:
             scores = model.score(inputs.frame)
         except ModelInputError as error:
             if len(chunk) == 1:
-                rejected.append(Refusal(chunk[0][0], chunk[0][1].id, str(error)))
+                rejected = _by_index(rejected, [Refusal(chunk[0][0], chunk[0][1].id,
+                                                        str(error))])
             else:
                 middle = len(chunk) // 2
                 pending.extend((chunk[middle:], chunk[:middle]))
             continue
         result = _result(model, chunk, scores, inputs)
         scored.extend(result.scored)
-        rejected.extend(result.rejected)
+        rejected = _by_index(rejected, result.rejected)
     return BatchResult(scored, rejected)
+
+
+def _fitting(model: LoadedModel, chunk: list[tuple[int, Event]]
+             ) -> tuple[ModelInput, list[tuple[int, Event]], list[Refusal]]:
+    """The chunk's records as the model takes them, the events among them that fit its
+    signature, and a refusal for each of the others."""
+    inputs = model.inputs([event.payload for _, event in chunk])
+    if not inputs.refused:
+        return inputs, chunk, []
+    refused = [Refusal(chunk[row][0], chunk[row][1].id, reason)
+               for row, reason in sorted(inputs.refused.items())]
+    kept = [chunk[row] for row in inputs.kept or ()]
+    return inputs, kept, refused
+
+
+def _by_index(first: list[Refusal], second: list[Refusal]) -> list[Refusal]:
+    if not second:
+        return first
+    if not first:
+        return second
+    return sorted(first + second, key=lambda refusal: refusal.index)
 
 
 def _result(model: LoadedModel, chunk: list[tuple[int, Event]], scores: Scores,

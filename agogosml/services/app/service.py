@@ -1,4 +1,5 @@
-"""The app's HTTP API: /predict for curl, /v1/batches for the pipeline, OIP v2 under /v2.
+"""The app's HTTP API: /predict for curl, /v1/batches for the pipeline, OIP v2 under /v2,
+and MLflow's scoring server routes (/invocations, /ping, /health, /version).
 
 `create_app` wires the data plane (dataplane.py) to the routers (routers/), the probes,
 authentication and the request counter the rollout gate reads.
@@ -17,13 +18,15 @@ from agogosml.services.app.dataplane import DataPlane
 from agogosml.services.app.metrics import AppMetrics
 from agogosml.services.app.reload import ModelHolder, ModelWatcher
 from agogosml.services.app.routers.batches import batches_router
+from agogosml.services.app.routers.invocations import PREFIXES as MLFLOW_PREFIXES
+from agogosml.services.app.routers.invocations import invocations_router
 from agogosml.services.app.routers.predict import predict_router
 from agogosml.services.app.routers.v2 import v2_router
 from agogosml.services.app.scoring import Scorer
 from agogosml.web.auth import AuthMetrics, Credentials, Guard
 from agogosml.web.bodies import DEFAULT_MAX_BATCH_EVENTS, DEFAULT_MAX_BODY_BYTES
 from agogosml.web.client import BatchClient
-from agogosml.web.errors import install_error_handlers
+from agogosml.web.errors import MLFLOW_STYLE, OIP_STYLE, install_error_handlers
 from agogosml.web.probes import probe_router
 from agogosml.web.responses import JsonResponse
 
@@ -40,7 +43,8 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
     the alias and hot-swap new versions.
 
     `/v1/batches` takes only the `pipeline` tokens (from the reader). With `api_keys`,
-    `/predict` and the OIP model routes take only those; without, they are open."""
+    `/predict`, `/invocations` and the OIP model routes take only those; without, they
+    are open."""
     metrics = AppMetrics(registry)
     plane = DataPlane(models, writer, metrics, shadow_writer, scorer, max_predict_records)
     watcher = ModelWatcher(models, model_uri or "", reload_interval_s, plane.swapped)
@@ -59,14 +63,12 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
             await plane.close()
 
     async def readiness() -> dict[str, bool]:
-        return {"model": models.current is not None,
+        return {"model": models.current.outputs is not None,
                 "writer": await plane.writer_reachable(writer_health_url)}
 
-    async def ready() -> bool:
-        return all((await readiness()).values())
-
     app = FastAPI(title="agogosml app", lifespan=lifespan, default_response_class=JsonResponse)
-    install_error_handlers(app)
+    install_error_handlers(app, [("/v2", OIP_STYLE),
+                                 *((prefix, MLFLOW_STYLE) for prefix in MLFLOW_PREFIXES)])
 
     @app.middleware("http")
     async def count_requests(request: Request,
@@ -83,12 +85,13 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
         return response
 
     # Documents the model loaded at start; a hot swap to other columns leaves it behind.
-    record = openapi.record_schema(models.current.input_columns, models.current.input_types)
+    record = openapi.record_schema(models.current.signature)
     app.include_router(probe_router(registry, readiness))
     app.include_router(predict_router(plane, record, from_clients, max_body_bytes))
     app.include_router(batches_router(plane, record, from_pipeline, max_body_bytes,
                                       max_batch_events))
-    app.include_router(v2_router(plane, ready, from_clients, max_body_bytes))
+    app.include_router(v2_router(plane, from_clients, max_body_bytes))
+    app.include_router(invocations_router(plane, from_clients, max_body_bytes))
     return app
 
 

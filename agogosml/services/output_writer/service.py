@@ -30,13 +30,11 @@ from agogosml.web.bodies import (
     check_count,
     read_capped,
 )
-from agogosml.web.errors import install_error_handlers
+from agogosml.web.errors import ERROR_SCHEMA, install_error_handlers
 from agogosml.web.probes import probe_router
 from agogosml.web.responses import JsonResponse
 
-ERROR: dict[str, Any] = {"application/json": {"schema": {
-    "type": "object", "required": ["error", "detail"],
-    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}}}
+ERROR: dict[str, Any] = {"application/json": {"schema": ERROR_SCHEMA}}
 
 WRITE_OPERATION: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": {

@@ -98,8 +98,8 @@ def test_hostile_parameters_get_a_reason(client: httpx.Client, path: str,
     response = client.get(path, params=params)
     assert response.status_code == status
     body = response.json()
-    assert body["error"] == "BadRequestError"
-    assert reason in body["detail"]
+    assert body["type"] == "BadRequestError"
+    assert reason in body["error"]
 
 
 def test_page_and_files_carry_the_policy_and_nothing_else_is_served(
@@ -132,8 +132,8 @@ def check_refusal(response: httpx.Response) -> None:
     if response.status_code != 200:
         assert 400 <= response.status_code < 500
         body = response.json()
-        assert set(body) == {"error", "detail"}
-        assert body["detail"]
+        assert set(body) == {"error", "type"}
+        assert body["error"]
 
 
 @FUZZ
@@ -193,4 +193,4 @@ def test_performance_history_refuses_too_many_windows(client: httpx.Client,
     answer = client.get("/api/performance/history",
                         params={"start": 0, "end": dataset.now_ms, "window": 1})
     assert answer.status_code == 400
-    assert "windows" in answer.json()["detail"]
+    assert "windows" in answer.json()["error"]

@@ -67,7 +67,7 @@ def test_without_an_accepted_token_the_route_answers_401(url: str,
 def test_a_subject_no_backend_can_hold_is_a_bad_request(url: str) -> None:
     response = httpx.get(f"{url}/v1/gdpr/lineage/{'x' * 129}", headers=PIPELINE_AUTH)
     assert response.status_code == 400
-    assert "at most 128" in response.json()["detail"]
+    assert "at most 128" in response.json()["error"]
 
 
 def test_the_cli_prints_the_lineage_as_json(tmp_path: Path,

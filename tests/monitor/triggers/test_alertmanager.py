@@ -198,7 +198,7 @@ def test_hostile_payloads_are_refused_with_the_reason(monitor: Monitor, body: An
     assert len(orjson.dumps(body)) < MAX_BODY
     response = monitor.post(body)
     assert response.status_code == 422, response.text
-    assert response.json()["detail"].startswith(reason)
+    assert response.json()["error"].startswith(reason)
     assert monitor.store.firings(0, 2**62) == []
 
 
@@ -212,7 +212,7 @@ def test_a_body_that_is_not_json_is_refused(monitor: Monitor) -> None:
     response = httpx.post(f"{monitor.url}/v1/alerts", content=b"{not json",
                           headers=PIPELINE_AUTH, timeout=10)
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("body: Invalid JSON")
+    assert response.json()["error"].startswith("body: Invalid JSON")
 
 
 json_values = st.recursive(
@@ -237,4 +237,4 @@ def test_any_body_is_accepted_or_refused_with_422(monitor: Monitor, body: Any) -
     response = monitor.post(body)
     assert response.status_code in (200, 422), response.text
     if response.status_code == 422:
-        assert response.json()["detail"]
+        assert response.json()["error"]

@@ -103,8 +103,11 @@ BAD_BODIES: dict[str, tuple[bytes, int, str]] = {
     "rows of the wrong width": (orjson.dumps({"instances": [[1, 2, 3]]}), 400,
                                 "must have 8 values"),
     "missing feature": (orjson.dumps({k: v for k, v in RECORDS[0].items() if k != "hour"}),
-                        422, "missing input columns: hour"),
-    "wrong type": (orjson.dumps(dict(RECORDS[0], amount="lots")), 422, "amount"),
+                        422, "record 0: column 'hour' is missing"),
+    "wrong type": (orjson.dumps(dict(RECORDS[0], amount="lots")), 422,
+                   "column 'amount': 'lots' is not a number (double)"),
+    "a fraction for a whole number": (orjson.dumps(dict(RECORDS[0], hour=3.5)), 422,
+                                      "column 'hour': 3.5 is not a whole number (long)"),
 }
 
 
@@ -113,7 +116,7 @@ def test_predict_rejects_bad_bodies_with_a_message(app_url: str, case: str) -> N
     body, status, fragment = BAD_BODIES[case]
     response = httpx.post(f"{app_url}/predict", headers=PIPELINE_AUTH, content=body, timeout=10)
     assert response.status_code == status, response.text
-    assert fragment in response.json()["detail"]
+    assert fragment in response.json()["error"]
 
 
 def test_pipeline_batches_are_written_before_the_answer(
@@ -144,7 +147,7 @@ def test_pipeline_endpoint_rejects_malformed_batches(app_url: str, body: bytes,
                                                      fragment: str) -> None:
     response = httpx.post(f"{app_url}/v1/batches", headers=PIPELINE_AUTH, content=body, timeout=10)
     assert response.status_code == 400
-    assert fragment in response.json()["detail"]
+    assert fragment in response.json()["error"]
 
 
 def test_oip_health_and_metadata(app_url: str, mlflow_registry: Registry) -> None:
@@ -192,17 +195,17 @@ def _infer_inputs(**changes: Any) -> list[dict[str, Any]]:
     ({"inputs": []}, 400, "non-empty 'inputs'"),
     ({"inputs": _infer_inputs(datatype="FLOAT")}, 400, "datatype must be one of"),
     ({"inputs": _infer_inputs(datatype={"FP64": 1})}, 400, "datatype must be one of"),
-    ({"inputs": _infer_inputs(shape=[2])}, 400, "shape [2] needs 2 values"),
-    ({"inputs": _infer_inputs(data=["a", "b", "c"])}, 400, "does not match datatype FP64"),
+    ({"inputs": _infer_inputs(shape=[2])}, 400, "its shape needs 2 values, data has 3"),
+    ({"inputs": _infer_inputs(data=["a", "b", "c"])}, 400, "value 'a' at position 0 is not FP64"),
     ({"inputs": _infer_inputs(shape=[3, 2])}, 400, "shape [rows] or [rows, 1]"),
-    ({"inputs": [t for t in _infer_inputs() if t["name"] != "hour"]}, 422,
-     "missing input columns: hour"),
+    ({"inputs": [t for t in _infer_inputs() if t["name"] != "hour"]}, 400,
+     "missing inputs: hour"),
 ])
 def test_oip_infer_rejects_bad_requests(app_url: str, body: dict[str, Any], status: int,
                                         fragment: str) -> None:
     response = post(f"{app_url}/v2/models/demo/infer", body)
     assert response.status_code == status, response.text
-    assert fragment in response.json()["detail"]
+    assert fragment in response.json()["error"]
 
 
 def test_metrics_count_scored_records(app_url: str) -> None:
@@ -235,7 +238,7 @@ def test_without_a_shadow_writer_shadow_batches_are_refused(mlflow_registry: Reg
         response = httpx.post(f"{app_url}/v1/batches", content=orjson.dumps({"events": batch}),
                               headers={**PIPELINE_AUTH, SHADOW_HEADER: "1"}, timeout=10)
     assert response.status_code == 400
-    assert "AGOGOSML_APP_SHADOW_WRITER_URL" in response.json()["detail"]
+    assert "AGOGOSML_APP_SHADOW_WRITER_URL" in response.json()["error"]
 
 
 def test_shadow_agreement_with_production_is_counted(stack: tuple[str, Path],
@@ -282,17 +285,17 @@ def test_oversized_bodies_are_refused_before_they_are_read(small_app: str, path:
     content: Any = iter([body[:1_000], body[1_000:]]) if chunked else body
     response = httpx.post(f"{small_app}{path}", headers=PIPELINE_AUTH, content=content, timeout=10)
     assert response.status_code == 413, response.text
-    assert "4096 bytes" in response.json()["detail"]
+    assert "4096 bytes" in response.json()["error"]
 
 
 def test_too_many_events_or_records_are_refused(small_app: str) -> None:
     events = [{"id": f"e{i}", "time": 1, "payload": r} for i, r in enumerate(RECORDS)]
     batch = post(f"{small_app}/v1/batches", {"events": events})
     assert batch.status_code == 413
-    assert batch.json()["detail"] == "3 events in one request; at most 2 are accepted"
+    assert batch.json()["error"] == "3 events in one request; at most 2 are accepted"
     predict = post(f"{small_app}/predict", RECORDS)
     assert predict.status_code == 413
-    assert "at most 2" in predict.json()["detail"]
+    assert "at most 2" in predict.json()["error"]
 
 
 def _deep(depth: int) -> bytes:
@@ -327,7 +330,7 @@ def test_hostile_bodies_are_client_errors(app_url: str, case: str) -> None:
     assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
     assert httpx.get(f"{app_url}/healthz").status_code == 200
     if case == "time beyond int64":
-        assert response.json()["detail"] == (
+        assert response.json()["error"] == (
             "events[0]: event 'time' must be a 64-bit integer (epoch milliseconds)")
     if case == "batch payload nested 1,000 deep":
         assert response.json()["rejected"][0]["index"] == 0

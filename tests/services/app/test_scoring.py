@@ -25,6 +25,7 @@ from agogosml.envelope import Event, ModelRef, features_problem, is_json_scalar
 from agogosml.services.app.model import LoadedModel
 from agogosml.services.app.reload import ModelHolder
 from agogosml.services.app.scoring import Scorer
+from agogosml.services.app.signature import Column, Signature
 from agogosml.services.app.service import create_app
 from agogosml.services.output_writer.service import create_app as create_writer
 from agogosml.streaming.files import JsonLinesSink
@@ -54,8 +55,8 @@ class ScriptedModel:
 
 
 def loaded(pyfunc: Any) -> LoadedModel:
-    return LoadedModel(ref=ModelRef("scripted", "1"), pyfunc=pyfunc, input_columns=("amount",),
-                       input_types={"amount": "double"})
+    return LoadedModel(ref=ModelRef("scripted", "1"), pyfunc=pyfunc,
+                       signature=Signature((Column("amount", "double"),)))
 
 
 def batch(amounts: list[Any], ids: list[str] | None = None) -> list[Event]:
@@ -93,7 +94,7 @@ def test_a_column_no_record_has_rejects_the_batch_without_bisection() -> None:
     events = [Event(id=f"e{n}", time_ms=0, payload={"other": n}) for n in range(64)]
     result = asyncio.run(Scorer().score(loaded(model), events))
     assert [r.index for r in result.rejected] == list(range(64))
-    assert {r.reason for r in result.rejected} == {"missing input columns: amount"}
+    assert {r.reason for r in result.rejected} == {"column 'amount' is missing"}
     assert model.calls == 0
 
 
@@ -241,12 +242,14 @@ def test_a_malformed_event_is_named_by_its_index_in_small_and_large_batches(
         response = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH,
                               content=orjson.dumps({"events": events}), timeout=WAIT_S)
     assert response.status_code == 400
-    assert response.json()["detail"].startswith(f"events[{count - 2}]: event 'time'")
+    assert response.json()["error"].startswith(f"events[{count - 2}]: event 'time'")
 
 
 def inputs_of(payloads: list[dict[str, Any]], columns: tuple[str, ...] | None) -> list[Any]:
     """The features of each scored event, for a model taking `columns`."""
-    model = LoadedModel(ref=ModelRef("any", "1"), pyfunc=ThreadRecorder(), input_columns=columns)
+    signature = None if columns is None else Signature(tuple(Column(name, None, required=False)
+                                                             for name in columns))
+    model = LoadedModel(ref=ModelRef("any", "1"), pyfunc=ThreadRecorder(), signature=signature)
     events = [Event(id=f"e{n}", time_ms=n, payload=p) for n, p in enumerate(payloads)]
     result = asyncio.run(Scorer().score(model, events))
     assert result.rejected == []

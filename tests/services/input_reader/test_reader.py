@@ -56,7 +56,7 @@ class StandInApp:
         async def batches(request: Request) -> Response:
             self.calls += 1
             if request.headers.get("authorization") != PIPELINE_AUTH["authorization"]:
-                return Response(b'{"detail": "missing bearer token"}', status_code=401)
+                return Response(b'{"error": "missing bearer token"}', status_code=401)
             document = orjson.loads(await request.body())
             events = document["events"]
             self.references.update(document.get("reference", {}))
@@ -140,7 +140,7 @@ def test_a_failing_app_is_retried_without_commits_or_unbounded_buffering(
         run_reader: Callable[..., ReaderUnderTest]) -> None:
     healthy = threading.Event()
     stand_in = StandInApp(lambda events: (200, {"scored": len(events), "rejected": []})
-                          if healthy.is_set() else (503, {"detail": "writer down"}))
+                          if healthy.is_set() else (503, {"error": "writer down"}))
     with run_server(stand_in.build()) as app_url:
         reader = run_reader(app_url)
         ids = write_events(reader.input, 100)
@@ -192,7 +192,7 @@ def test_records_the_app_refuses_are_dead_lettered_with_its_reason(
 
 def test_a_batch_the_app_refuses_outright_is_dead_lettered_not_retried(
         run_reader: Callable[..., ReaderUnderTest]) -> None:
-    stand_in = StandInApp(lambda events: (422, {"detail": "model expects 8 columns"}))
+    stand_in = StandInApp(lambda events: (422, {"error": "model expects 8 columns"}))
     with run_server(stand_in.build()) as app_url:
         reader = run_reader(app_url)
         write_events(reader.input, 5)
@@ -211,7 +211,7 @@ def test_shadow_traffic_is_a_stable_sample_and_never_blocks_production(
         run_reader: Callable[..., ReaderUnderTest]) -> None:
     production = StandInApp(acknowledge_all)
     shadow = StandInApp(acknowledge_all)
-    broken_shadow = StandInApp(lambda events: (503, {"detail": "challenger down"}))
+    broken_shadow = StandInApp(lambda events: (503, {"error": "challenger down"}))
     with run_server(production.build()) as app_url, \
             run_server(shadow.build()) as shadow_url:
         reader = run_reader(app_url, shadow_url)
@@ -265,7 +265,7 @@ def test_duplicate_ids_in_a_batch_are_told_apart_by_position(
 
 def fail_on_poison(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
     if any(e["payload"].get("poison") for e in events):
-        return 500, {"detail": "the model crashed"}
+        return 500, {"error": "the model crashed"}
     return 200, {"scored": len(events), "rejected": []}
 
 
@@ -291,7 +291,7 @@ def test_an_app_that_fails_everything_is_an_outage_and_nothing_is_dead_lettered(
         run_reader: Callable[..., ReaderUnderTest]) -> None:
     healthy = threading.Event()
     stand_in = StandInApp(lambda events: acknowledge_all(events) if healthy.is_set()
-                          else (500, {"detail": "broken deployment"}))
+                          else (500, {"error": "broken deployment"}))
     with run_server(stand_in.build()) as app_url:
         reader = run_reader(app_url)
         ids = write_events(reader.input, 10)
@@ -331,7 +331,7 @@ def test_a_store_outage_in_a_transform_is_retried_and_blames_no_record(
 
 def test_a_stalled_reader_stops_being_ready_then_alive(
         run_reader: Callable[..., ReaderUnderTest]) -> None:
-    stand_in = StandInApp(lambda events: (503, {"detail": "writer down"}))
+    stand_in = StandInApp(lambda events: (503, {"error": "writer down"}))
     with run_server(stand_in.build()) as app_url:
         reader = run_reader(app_url, stall_ready_s=0.5, stall_live_s=1.0)
         assert httpx.get(f"{reader.url}/healthz").status_code == 200
@@ -348,7 +348,7 @@ def test_a_batch_above_the_apps_request_limit_is_sent_in_smaller_batches(
         run_reader: Callable[..., ReaderUnderTest]) -> None:
     def at_most_three(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
         if len(events) > 3:
-            return 413, {"detail": "at most 3 events per request"}
+            return 413, {"error": "at most 3 events per request"}
         return acknowledge_all(events)
 
     stand_in = StandInApp(at_most_three)

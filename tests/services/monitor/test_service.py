@@ -148,5 +148,5 @@ def test_any_labels_body_is_stored_or_refused_with_a_reason(
     if answer.status_code == 200:
         assert answer.json() == {"stored": len(body["labels"])}
     else:
-        assert answer.json()["detail"]
+        assert answer.json()["error"]
     assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200

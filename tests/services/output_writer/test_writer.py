@@ -77,7 +77,7 @@ def test_the_writer_answers_after_the_sink(failure: AgogosmlError | None, status
             (b"a", "a"), (b"b", "b")], "one record per event, keyed by its id"
         assert ready == 200
     else:
-        assert str(failure) in response.json()["detail"]
+        assert str(failure) in response.json()["error"]
         assert ready == 503
 
 
@@ -147,8 +147,8 @@ def test_malformed_scored_events_are_refused_with_a_reason(
         assert response.status_code == 200, "unknown fields are dropped, however deep"
         return
     assert response.status_code == 400, response.text
-    assert response.json()["detail"].startswith("events[1]: ")
-    assert fragment in response.json()["detail"]
+    assert response.json()["error"].startswith("events[1]: ")
+    assert fragment in response.json()["error"]
     assert len(sink.written) == before, "a batch is written whole or not at all"
 
 
@@ -177,9 +177,9 @@ def test_oversized_requests_are_refused_before_they_are_read(
         {"events": [scored(str(n)) for n in range(4)]}))
     for response in (declared, chunked, many):
         assert response.status_code == 413, response.text
-    assert "4096 bytes" in declared.json()["detail"]
-    assert "4096 bytes" in chunked.json()["detail"]
-    assert "at most 3" in many.json()["detail"]
+    assert "4096 bytes" in declared.json()["error"]
+    assert "4096 bytes" in chunked.json()["error"]
+    assert "at most 3" in many.json()["error"]
     assert len(sink.written) == before
     assert httpx.get(f"{url}/healthz").status_code == 200
 
@@ -206,7 +206,7 @@ def test_malformed_features_refuse_the_batch_and_lose_no_other_event(
     refused = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH,
                          content=orjson.dumps({"events": [good[0], bad, good[1]]}), timeout=10)
     assert refused.status_code == 400, refused.text
-    assert refused.json()["detail"] == "events[1]: feature 'amount' must be a JSON scalar"
+    assert refused.json()["error"] == "events[1]: feature 'amount' must be a JSON scalar"
     assert len(sink.written) == before
     again = httpx.post(f"{url}/v1/batches", headers=PIPELINE_AUTH,
                        content=orjson.dumps({"events": good}), timeout=10)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.params import Depends
 
 from agogosml.services.app import openapi
-from agogosml.services.app.bodies import frame_from_body
+from agogosml.services.app.bodies import table_from_body
 from agogosml.services.app.dataplane import DataPlane
 from agogosml.services.app.routers.render import respond
 from agogosml.web.bodies import read_json
@@ -26,8 +26,8 @@ def predict_router(plane: DataPlane, record: dict[str, Any], guards: Sequence[De
     async def predict(request: Request) -> JsonResponse:
         """Score one record, a list of records, or an MLflow scoring body."""
         model = plane.models.current
-        frame = frame_from_body(await read_json(request, max_body_bytes), model.input_columns)
-        scores = await plane.score_records(model, frame, "predict")
+        table = table_from_body(await read_json(request, max_body_bytes), model.input_columns)
+        scores = await plane.score_records(model, table, "predict")
         return respond({"model": model.ref.to_json(), "predictions": scores.predictions,
                         "scores": scores.scores})
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from agogosml.errors import ModelInputError
 from agogosml.web.responses import JsonResponse
 
@@ -14,4 +16,12 @@ def respond(content: dict[str, Any]) -> JsonResponse:
     try:
         return JsonResponse(content)
     except TypeError as error:  # orjson.JSONEncodeError
+        raise ModelInputError(f"model output cannot be written as JSON: {error}") from None
+
+
+def json_bytes(content: Any) -> bytes:
+    """`content` as JSON, under the same rule as `respond`."""
+    try:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError as error:
         raise ModelInputError(f"model output cannot be written as JSON: {error}") from None
