@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LOCKS := requirements/build.txt requirements/dev.txt
+# The OIP clients that cannot share the dev lock (kserve), in a virtual environment of their
+# own outside the clone, named by its lock's hash; tests/clients.py finds it the same way.
+CLIENTS_VENV := $(HOME)/.cache/agogosml/clients-$(shell sha1sum requirements/clients.txt | cut -c1-12)
 # Reinstall whenever a lock (or the project's own metadata, for `-e .`) changes.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCKS) | sha1sum | cut -c1-12)
 # The locks: Linux x86_64, CPython 3.11 (the images' and CI's platform), every file hashed.
@@ -17,7 +20,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 
   $(if $(UPGRADE),--upgrade)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install lock kafka helm kube postgres chromium run test test-fast lint bench sizes images compose clean
+.PHONY: help install lock clients kafka helm kube postgres chromium run test test-fast lint bench sizes images compose clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -41,6 +44,14 @@ lock: ## regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest al
 	$(COMPILE) pyproject.toml --extra monitor -c requirements/dev.txt -o requirements/monitor.txt
 	$(COMPILE) pyproject.toml --extra privacy -c requirements/dev.txt -o requirements/reader.txt
 	$(COMPILE) requirements/build.in -c requirements/dev.txt -o requirements/build.txt
+	$(COMPILE) requirements/clients.in -o requirements/clients.txt
+
+clients: ## the OIP clients that cannot share the dev lock (kserve) in ~/.cache/agogosml/clients-<hash> (once)
+	@if [ ! -f $(CLIENTS_VENV)/.complete ]; then \
+	  command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }; \
+	  rm -rf $(CLIENTS_VENV) && $(PYTHON) -m venv $(CLIENTS_VENV) && \
+	  $(CLIENTS_VENV)/bin/pip install -q --require-hashes -r requirements/clients.txt && \
+	  touch $(CLIENTS_VENV)/.complete; fi
 
 kafka: ## fetch Apache Kafka's broker from Maven Central into ~/.cache/agogosml (once)
 	@scripts/fetch-kafka.sh >/dev/null
@@ -64,7 +75,7 @@ lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check agogosml tests bench
 	$(BIN)/mypy
 
-test: install kafka helm kube postgres chromium lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
+test: install kafka helm kube postgres chromium clients lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
 	$(BIN)/pytest
 
 test-fast: install lint ## lint, then the tests that need no broker, MLflow model, API server or processes (~1 min)

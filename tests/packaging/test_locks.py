@@ -2,7 +2,8 @@
 
 Each install target has one: core.txt (the output writer's image), reader.txt (the input
 reader's: the core plus the privacy stage), app.txt (the app's image), rollout.txt (the rollout
-tool in CI), dev.txt (`make install`: everything) and build.txt (the build backend). Checked
+tool in CI), dev.txt (`make install`: everything), build.txt (the build backend) and
+clients.txt (`make clients`: the OIP clients that cannot share dev.txt, kserve). Checked
 without the network: every direct dependency of a target is in its lock at a version its
 specifier allows, every pin is `==` with hashes, the lock lists no direct dependency
 pyproject.toml no longer has, and the locks agree with each other on every version they share.
@@ -84,13 +85,18 @@ def direct(extras: tuple[str, ...]) -> list[Requirement]:
     return requirements
 
 
-def build_requirements() -> list[Requirement]:
-    lines = (REQUIREMENTS / "build.in").read_text().splitlines()
+def input_requirements(name: str) -> list[Requirement]:
+    """requirements/<name>.in, the input of a lock not compiled from pyproject.toml."""
+    lines = (REQUIREMENTS / f"{name}.in").read_text().splitlines()
     return [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
 
 
+def build_requirements() -> list[Requirement]:
+    return input_requirements("build")
+
+
 def all_locks() -> list[str]:
-    return [*TARGETS, "build"]
+    return [*TARGETS, "build", "clients"]
 
 
 def test_there_is_a_lock_per_target_and_nothing_else() -> None:
@@ -153,6 +159,20 @@ def test_locks_agree_with_the_dev_lock(lock: str) -> None:
         if package in dev:
             assert pin.version == dev[package].version, f"{lock}.txt: {package}"
             assert pin.hashes == dev[package].hashes, f"{lock}.txt: {package}"
+
+
+def test_clients_lock_holds_exactly_what_clients_in_asks_for() -> None:
+    """Compiled on its own (kserve's pins disagree with dev.txt's), from clients.in alone."""
+    pins = parse_lock("clients")
+    wanted = input_requirements("clients")
+    for requirement in wanted:
+        pin = pins[canonicalize_name(requirement.name)]
+        assert requirement.specifier.contains(pin.version, prereleases=True), requirement
+        assert "-r requirements/clients.in" in pin.via
+        assert any(s.operator in {"<", "<=", "==", "~="} for s in requirement.specifier), (
+            f"clients.in: give {requirement} an upper bound")
+    assert {p for p, pin in pins.items() if "-r requirements/clients.in" in pin.via} == {
+        canonicalize_name(r.name) for r in wanted}
 
 
 def test_reader_and_writer_lock_carries_no_model_or_cluster_library() -> None:
