@@ -142,8 +142,9 @@ def install_error_handlers(app: FastAPI,
         if error.status_code == 404:
             return render(request, NotFoundError(f"no route for {where}"), 404)
         if error.status_code == 405:
-            allowed = (error.headers or {}).get("allow", "")
-            return render(request, MethodNotAllowedError(
+            allowed = next((value for key, value in (error.headers or {}).items()
+                            if key.lower() == "allow"), "")
+            return await agogosml_error(request, MethodNotAllowedError(
                 f"{request.method} is not allowed on {request.url.path}; it takes {allowed}",
                 allowed))
         return render(request, BadRequestError(f"{where}: {error.detail}"),

@@ -204,6 +204,7 @@ HOSTILE_BODIES = [
 ]
 
 POSTS = [("app", "/predict"), ("app", "/v1/batches"), ("app", "/v2/models/demo/infer"),
+         ("app", "/v2/models/demo/versions/1/infer"), ("app", "/invocations"),
          ("writer", "/v1/batches"), ("monitor", "/v1/labels"), ("monitor", "/v1/alerts"),
          ("monitor", "/v1/gdpr/forget")]
 
@@ -239,3 +240,40 @@ def test_the_sink_holds_only_valid_scored_events(services: Services) -> None:
     lines = services.output.read_bytes().splitlines() if services.output.exists() else []
     for line in lines:
         ScoredEvent.from_json(orjson.loads(line))
+
+
+PATH_PARTS = st.text(st.characters(min_codepoint=33, max_codepoint=126,
+                                   exclude_characters="/?#%"), min_size=1, max_size=12)
+PATHS = st.lists(PATH_PARTS, min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))
+MLFLOW_PATHS = ("/invocations", "/ping", "/health", "/version")
+
+
+@pytest.mark.parametrize("service", ["app", "writer", "reader", "monitor"])
+def test_every_refusal_of_every_path_and_method_is_an_error_body(services: Services,
+                                                                  service: str) -> None:
+    """No route, a method the route does not take: still the service's error shape (the
+    app's MLflow routes: MLflow's), which is what OIP and MLflow clients decode."""
+    url = services.named(service)
+    with httpx.Client(base_url=url, timeout=30, headers=PIPELINE_AUTH) as client:
+        wrong_method = client.delete("/healthz")
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["allow"] == "GET"
+        assert wrong_method.json() == {"error": "DELETE is not allowed on /healthz; it takes GET",
+                                       "type": "MethodNotAllowedError"}
+
+        @FUZZ
+        @given(path=PATHS, method=st.sampled_from(["GET", "POST", "PUT", "PATCH"]))
+        def fuzz(path: str, method: str) -> None:
+            response = client.request(method, path, content=b"{}")
+            assert response.status_code < 500, (method, path, response.text)
+            if response.status_code >= 400:
+                body = response.json()
+                if service == "app" and any(path == mlflow or path.startswith(f"{mlflow}/")
+                                            for mlflow in MLFLOW_PATHS):
+                    assert set(body) == {"error_code", "message"}, (method, path, body)
+                else:
+                    assert set(body) >= {"error", "type"}, (method, path, body)
+                    assert body["error"], (method, path, body)
+
+        fuzz()
+    assert_healthy(url)

@@ -140,30 +140,39 @@ def zero_value(kind: str | None) -> Any:
             "string": ""}.get(kind or "")
 
 
-def _double(name: str, values: list[Any], kinds: set[type], dtype: str = "float64") -> Converted:
+def _double(name: str, values: list[Any], kinds: set[type], kind: str = "double") -> Converted:
     if kinds <= {float, int}:
         try:
-            return np.array(values, dtype=dtype), {}
+            return np.array(values, dtype="float64"), {}
         except OverflowError:
             pass
-    out = np.empty(len(values), dtype=dtype)
+    out = np.empty(len(values), dtype="float64")
     problems = {}
     for row, value in enumerate(values):
-        kind = type(value)
         if value is None:
             out[row] = math.nan
-        elif kind is float or kind is int:
+        elif type(value) is float or type(value) is int:
             try:
                 out[row] = float(value)
             except OverflowError:
-                problems[row] = _problem(name, value, "double")
+                problems[row] = _problem(name, value, kind)
         else:
-            problems[row] = _problem(name, value, "double")
+            problems[row] = _problem(name, value, kind)
     return out, problems
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _float(name: str, values: list[Any], kinds: set[type]) -> Converted:
-    return _double(name, values, kinds, "float32")
+    """As a double, then refused where a float32 cannot hold it."""
+    wide, problems = _double(name, values, kinds, "float")
+    too_large = np.flatnonzero(np.abs(wide) > FLOAT32_MAX)
+    for row in too_large.tolist():
+        problems[row] = _problem(name, values[row], "float")
+    if too_large.size:
+        wide[too_large] = 0.0
+    return wide.astype("float32"), problems
 
 
 def _whole(name: str, values: list[Any], kinds: set[type], kind: str = "long") -> Converted:

@@ -55,12 +55,7 @@ def post(url: str, body: Any) -> httpx.Response:
 
 
 def expected_classes(mlflow_registry: Registry) -> list[int]:
-    import numpy as np
-    import pandas as pd
-
-    model = load_model(mlflow_registry.model_uri)
-    output = model.pyfunc.predict(pd.DataFrame.from_records(RECORDS)[COLUMNS])
-    return [int(c) for c in np.asarray(output).argmax(axis=1)]
+    return expected_classes_of(mlflow_registry, RECORDS)
 
 
 GOOD_BODIES = {
@@ -334,3 +329,36 @@ def test_hostile_bodies_are_client_errors(app_url: str, case: str) -> None:
             "events[0]: event 'time' must be a 64-bit integer (epoch milliseconds)")
     if case == "batch payload nested 1,000 deep":
         assert response.json()["rejected"][0]["index"] == 0
+
+
+def test_a_whole_number_for_a_double_is_scored_alone_and_beside_fractions(
+        app_url: str, mlflow_registry: Registry) -> None:
+    """It used to be refused alone and scored beside a fractional amount: pandas typed the
+    column from its neighbours before MLflow enforced the signature."""
+    whole = dict(RECORDS[0], amount=100)
+
+    def predictions(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+        events = [{"id": f"w{n}", "time": n, "payload": p} for n, p in enumerate(payloads)]
+        response = httpx.post(f"{app_url}/v1/batches", content=orjson.dumps({"events": events}),
+                              headers={**PIPELINE_AUTH, ECHO_HEADER: "predictions"}, timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["rejected"] == []
+        answer: dict[str, Any] = response.json()["predictions"]
+        return answer
+
+    alone = predictions([whole])
+    beside = predictions([whole, dict(RECORDS[1], amount=12.5)])
+    assert alone["w0"] == beside["w0"] == expected_classes_of(mlflow_registry,
+                                                              [dict(whole, amount=100.0)])[0]
+    predict = post(f"{app_url}/predict", whole)
+    assert predict.status_code == 200, predict.text
+    assert predict.json()["predictions"] == [alone["w0"]]
+
+
+def expected_classes_of(mlflow_registry: Registry, records: list[dict[str, Any]]) -> list[int]:
+    import numpy as np
+    import pandas as pd
+
+    model = load_model(mlflow_registry.model_uri)
+    output = model.pyfunc.predict(pd.DataFrame.from_records(records)[COLUMNS])
+    return [int(c) for c in np.asarray(output).argmax(axis=1)]

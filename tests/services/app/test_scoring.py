@@ -25,8 +25,8 @@ from agogosml.envelope import Event, ModelRef, features_problem, is_json_scalar
 from agogosml.services.app.model import LoadedModel
 from agogosml.services.app.reload import ModelHolder
 from agogosml.services.app.scoring import Scorer
-from agogosml.services.app.signature import Column, Signature
 from agogosml.services.app.service import create_app
+from agogosml.services.app.signature import Column, Signature
 from agogosml.services.output_writer.service import create_app as create_writer
 from agogosml.streaming.files import JsonLinesSink
 from agogosml.web.client import BatchClient
