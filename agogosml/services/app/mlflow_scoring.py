@@ -1,11 +1,12 @@
 """MLflow's scoring protocol, as `mlflow models serve` speaks it on /invocations.
 
 Bodies are read by MLflow's own parsers (`infer_and_parse_data` for the four JSON forms,
-`parse_csv_input` for CSV), with the model's input schema, so that every body is cast to
-the signature exactly as MLflow's server casts it and succeeds or fails as it does;
-predictions are written by MLflow's own `predictions_to_json`. What differs is only what
-a person reads: an error names the column, the value and the type where MLflow printed
-the frame, and an unexpected failure never answers 500.
+`parse_csv_input` for CSV, `parse_parquet_input` for Parquet), with the model's input
+schema, so that every body is cast to the signature exactly as MLflow's server casts it
+and succeeds or fails as it does; predictions are written by MLflow's own
+`predictions_to_json`. What differs is only what a person reads: an error names the
+column, the value and the type where MLflow printed the frame, and an unexpected failure
+never answers 500.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mlflow.pyfunc.scoring_server import (
     SUPPORTED_FORMATS,
     infer_and_parse_data,
     parse_csv_input,
+    parse_parquet_input,
     predictions_to_json,
 )
 
@@ -31,6 +33,9 @@ from agogosml.services.app.signature import describe
 
 JSON = "application/json"
 CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
+CSV_BOOLEANS = frozenset({"True", "False", "true", "false", "TRUE", "FALSE"})
+"""What pandas' CSV reader takes for a boolean column."""
 
 EXPECTED_BODY = ("The input must be a JSON object with exactly one of the fields "
                  f"{', '.join(sorted(SUPPORTED_FORMATS))}")
@@ -49,14 +54,19 @@ class Invocation:
 
 def parse(body: bytes, content_type: str | None, schema: Any) -> Invocation:
     mime = _mime_type(content_type)
-    text = _text(body)
+    if mime == PARQUET:
+        try:
+            return Invocation(parse_parquet_input(io.BytesIO(body)), None)  # type: ignore[no-untyped-call]
+        except MlflowException as error:
+            raise BadRequestError(reason(error)) from None
     if mime == CSV:
+        text = _text(body)
         try:
             return Invocation(parse_csv_input(io.StringIO(text), schema=schema), None)
         except MlflowException as error:
             raise ModelInputError(_csv_reason(text, schema) or reason(error)) from None
     try:
-        document = json.loads(text)
+        document = json.loads(body)  # bytes, as MLflow reads them: a UTF-8 BOM is fine
     except (ValueError, RecursionError) as error:
         raise BadRequestError(f"the body is not valid JSON: {error}") from None
     if not isinstance(document, dict):
@@ -91,9 +101,9 @@ def _mime_type(content_type: str | None) -> str:
     if unexpected:
         raise UnsupportedMediaTypeError(f"unrecognized content type parameters: "
                                         f"{', '.join(sorted(unexpected))}")
-    if mime not in (JSON, CSV):
-        raise UnsupportedMediaTypeError(f"this endpoint reads {JSON} or {CSV}, not "
-                                        f"{describe(content_type)}")
+    if mime not in (JSON, CSV, PARQUET):
+        raise UnsupportedMediaTypeError(f"this endpoint reads {JSON}, {CSV} or {PARQUET}, "
+                                        f"not {describe(content_type)}")
     return mime
 
 
@@ -123,7 +133,7 @@ def _csv_reason(text: str, schema: Any) -> str | None:
     except Exception:  # not even text in columns: MLflow's own reason stands
         return None
     return _first_unconvertible({name: frame[name].tolist() for name in frame.columns},
-                                schema)
+                                schema, csv=True)
 
 
 def _columns(key: str, value: Any, schema: Any) -> dict[str, list[Any]] | None:
@@ -146,15 +156,48 @@ def _columns(key: str, value: Any, schema: Any) -> dict[str, list[Any]] | None:
     return None
 
 
-def _first_unconvertible(columns: dict[str, list[Any]], schema: Any) -> str | None:
+def _first_unconvertible(columns: dict[str, list[Any]], schema: Any,
+                         csv: bool = False) -> str | None:
     if schema is None or not schema.has_input_names():
         return None
     for spec, dtype in zip(schema.inputs, schema.pandas_types(), strict=True):
+        kind = getattr(spec.type, "name", str(spec.type))
         for row, value in enumerate(columns.get(str(spec.name), ())):
+            if csv and kind == "boolean" and value not in CSV_BOOLEANS:
+                return _unreadable(spec.name, row, value, kind)
             try:
                 np.array([value], dtype=object).astype(dtype)
             except Exception:  # what astype raises is pandas' and numpy's choice
-                kind = getattr(spec.type, "name", str(spec.type))
-                return (f"column '{spec.name}', record {row}: {describe(value)} cannot be "
-                        f"read as {kind}")
+                return _unreadable(spec.name, row, value, kind)
     return None
+
+
+def explain_failure(data: Any, schema: Any) -> str | None:
+    """When the model fails on a frame MLflow's parsers made: the first value a model
+    cannot take whatever it is (an infinite number, a list or an object), by column."""
+    if not isinstance(data, pd.DataFrame):
+        return None
+    for name in data.columns:
+        column = data[name]
+        if pd.api.types.is_float_dtype(column.dtype):
+            infinite = np.flatnonzero(np.isinf(column.to_numpy()))
+            if infinite.size:
+                row = int(infinite[0])
+                return f"column '{name}', record {row}: {column.iloc[row]} is not finite"
+        elif column.dtype == object:
+            for row, value in enumerate(column.tolist()):
+                if isinstance(value, list | dict):
+                    return (f"column '{name}', record {row}: {describe(value)} is not a "
+                            f"{_kind_of(schema, name)}")
+    return None
+
+
+def _kind_of(schema: Any, name: str) -> str:
+    for spec in getattr(schema, "inputs", ()):
+        if spec.name == name:
+            return str(getattr(spec.type, "name", spec.type))
+    return "scalar"
+
+
+def _unreadable(name: Any, row: int, value: Any, kind: str) -> str:
+    return f"column '{name}', record {row}: {describe(value)} cannot be read as {kind}"

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.params import Depends
 from mlflow.version import VERSION as MLFLOW_VERSION
 
-from agogosml.errors import NotReadyError
+from agogosml.errors import ModelInputError, NotReadyError
 from agogosml.services.app import mlflow_scoring
 from agogosml.services.app.dataplane import DataPlane
+from agogosml.services.app.model import LoadedModel
 from agogosml.web.bodies import read_capped
 
 PREFIXES = ("/invocations", "/ping", "/health", "/version")
@@ -47,10 +49,17 @@ def invocations_router(plane: DataPlane, guards: Sequence[Depends],
         schema = model.pyfunc.metadata.get_input_schema()
         invocation = await asyncio.to_thread(
             mlflow_scoring.parse, body, request.headers.get("content-type"), schema)
-        answer = await plane.in_thread(
-            model, invocation.rows, "invocations",
-            lambda: mlflow_scoring.predictions(model.predict(invocation.data,
-                                                             invocation.params)))
+        answer = await plane.in_thread(model, invocation.rows, "invocations",
+                                       lambda: _predict(model, invocation, schema))
         return Response(answer, media_type="application/json")
 
     return router
+
+
+def _predict(model: LoadedModel, invocation: mlflow_scoring.Invocation, schema: Any) -> bytes:
+    try:
+        output = model.predict(invocation.data, invocation.params)
+    except ModelInputError as error:
+        explained = mlflow_scoring.explain_failure(invocation.data, schema)
+        raise (error if explained is None else ModelInputError(explained)) from None
+    return mlflow_scoring.predictions(output)
