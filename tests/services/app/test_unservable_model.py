@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import tritonclient.http as triton
 from mlflow.models import ModelSignature
+from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, Schema
 from prometheus_client import CollectorRegistry
 from tritonclient.utils import InferenceServerException
@@ -24,7 +25,7 @@ from agogosml.web.client import BatchClient
 from tests.servers import PIPELINE, PIPELINE_TOKEN, run_server
 
 
-class Broken(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class Broken(PythonModel):
     """Loads, then fails on every frame, as a model with a missing dependency would."""
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
