@@ -30,9 +30,6 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from agogosml.envelope import ScoredEvent
 from agogosml.retry import Backoff
-from agogosml.services.app.model import load_model
-from agogosml.services.app.reload import ModelHolder
-from agogosml.services.app.service import create_app
 from agogosml.services.input_reader.deadletters import DeadLetterWriter
 from agogosml.services.input_reader.metrics import ReaderMetrics
 from agogosml.services.input_reader.pipeline import BatchPolicy, InputReader
@@ -41,11 +38,11 @@ from agogosml.services.input_reader.service import create_app as create_reader
 from agogosml.services.input_reader.validation import RecordValidator
 from agogosml.services.monitor.settings import MonitorSettings
 from agogosml.services.monitor.wiring import build_app as build_monitor
-from agogosml.services.output_writer.service import create_app as create_writer
 from agogosml.streaming.files import JsonLinesSink, JsonLinesSource
 from agogosml.web.client import BatchClient
 from tests.conftest import Registry
-from tests.servers import PIPELINE, PIPELINE_AUTH, PIPELINE_TOKEN, run_server
+from tests.servers import PIPELINE_AUTH, PIPELINE_TOKEN, run_server
+from tests.services.app.harness import app_behind_writer
 
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
@@ -70,30 +67,24 @@ class Services:
 def services(mlflow_registry: Registry,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     folder = tmp_path_factory.mktemp("fuzz")
-    writer = create_writer(JsonLinesSink(folder / "scored.jsonl"), CollectorRegistry(), PIPELINE)
-    with run_server(writer) as writer_url:
-        app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
-                         BatchClient(f"{writer_url}/v1/batches", 10.0, token=PIPELINE_TOKEN),
-                         CollectorRegistry(), writer_health_url=f"{writer_url}/healthz",
-                         pipeline=PIPELINE)
-        with run_server(app) as app_url:
-            registry = CollectorRegistry()
-            backoff = Backoff(initial_s=0.01, max_s=0.05)
-            reader = InputReader(
-                source=JsonLinesSource(folder / "in.jsonl"),
-                app_client=BatchClient(f"{app_url}/v1/batches", 5.0, token=PIPELINE_TOKEN),
-                dead_letters=DeadLetterWriter(JsonLinesSink(folder / "dead.jsonl"), backoff),
-                validator=RecordValidator(None, 10_000, "id", None, None),
-                metrics=ReaderMetrics(registry),
-                policy=BatchPolicy(max_size=10, linger_s=0.0, max_in_flight=2,
-                                   drain_timeout_s=2),
-                backoff=backoff,
-                progress=ProgressWatch(60, 300),
-            )
-            with run_server(create_reader(reader, registry, f"{app_url}/healthz")) as reader_url, \
-                    run_server(monitor_app(folder, mlflow_registry)) as monitor_url:
-                yield Services(app_url, writer_url, reader_url, monitor_url,
-                               folder / "scored.jsonl")
+    with app_behind_writer(mlflow_registry.model_uri, folder) as (app_url, writer_url):
+        registry = CollectorRegistry()
+        backoff = Backoff(initial_s=0.01, max_s=0.05)
+        reader = InputReader(
+            source=JsonLinesSource(folder / "in.jsonl"),
+            app_client=BatchClient(f"{app_url}/v1/batches", 5.0, token=PIPELINE_TOKEN),
+            dead_letters=DeadLetterWriter(JsonLinesSink(folder / "dead.jsonl"), backoff),
+            validator=RecordValidator(None, 10_000, "id", None, None),
+            metrics=ReaderMetrics(registry),
+            policy=BatchPolicy(max_size=10, linger_s=0.0, max_in_flight=2,
+                               drain_timeout_s=2),
+            backoff=backoff,
+            progress=ProgressWatch(60, 300),
+        )
+        with run_server(create_reader(reader, registry, f"{app_url}/healthz")) as reader_url, \
+                run_server(monitor_app(folder, mlflow_registry)) as monitor_url:
+            yield Services(app_url, writer_url, reader_url, monitor_url,
+                           folder / "scored.jsonl")
 
 
 MONITOR_RULES = """

@@ -35,17 +35,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlflow.models import convert_input_example_to_serving_input, validate_serving_input
 from mlflow.pyfunc.scoring_server.client import ScoringServerClient
-from prometheus_client import CollectorRegistry
 
 from agogosml.demo.data import CHANNEL_RISK, COUNTRY_RISK, FEATURES, MERCHANT_RISK, events
-from agogosml.services.app.model import load_model
-from agogosml.services.app.reload import ModelHolder
-from agogosml.services.app.service import create_app
-from agogosml.services.output_writer.service import create_app as create_writer
-from agogosml.streaming.files import JsonLinesSink
-from agogosml.web.client import BatchClient
 from tests.conftest import Registry
-from tests.servers import PIPELINE, PIPELINE_TOKEN, run_server
+from tests.services.app.harness import app_behind_writer
 from tests.services.app.mlflow_reference import differences, mlflow_scoring_server
 
 JSON = "application/json"
@@ -68,16 +61,9 @@ def servers(mlflow_registry: Registry,
     in front of a writer, without api_keys) on the session's demo model."""
     folder = tmp_path_factory.mktemp("mlflow_scoring")
     with mlflow_scoring_server(mlflow_registry.model_uri, mlflow_registry.tracking_uri,
-                               folder / "mlflow-serve.log") as reference:
-        writer = create_writer(JsonLinesSink(folder / "scored.jsonl"), CollectorRegistry(),
-                               PIPELINE)
-        with run_server(writer) as writer_url:
-            app = create_app(ModelHolder(load_model(mlflow_registry.model_uri)),
-                             BatchClient(f"{writer_url}/v1/batches", 10.0, token=PIPELINE_TOKEN),
-                             CollectorRegistry(), writer_health_url=f"{writer_url}/healthz",
-                             pipeline=PIPELINE)
-            with run_server(app) as app_url:
-                yield Servers(reference, app_url)
+                               folder / "mlflow-serve.log") as reference, \
+            app_behind_writer(mlflow_registry.model_uri, folder) as (app_url, _):
+        yield Servers(reference, app_url)
 
 
 # ---- bodies ---------------------------------------------------------------------------

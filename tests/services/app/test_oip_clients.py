@@ -17,21 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import tritonclient.http as triton
-from prometheus_client import CollectorRegistry
 from tritonclient.utils import InferenceServerException
 
 import agogosml
 from agogosml.demo.data import FEATURES, events
 from agogosml.localstack.broker import free_port
 from agogosml.services.app.model import load_model
-from agogosml.services.app.reload import ModelHolder
-from agogosml.services.app.service import create_app
-from agogosml.services.output_writer.service import create_app as create_writer
-from agogosml.streaming.files import JsonLinesSink
-from agogosml.web.client import BatchClient
 from tests.clients import clients_python
 from tests.conftest import Registry
-from tests.servers import PIPELINE, PIPELINE_TOKEN, run_server
+from tests.servers import run_server
+from tests.services.app.harness import app_behind_writer, app_for
 
 MODEL = "demo"
 RECORDS = [{name: item[name] for name in FEATURES} for item in events(4, seed=12)]
@@ -50,27 +45,20 @@ DECODE_FAILURE = "an exception occurred in the client while decoding the respons
 
 # --- the app and the clients ----------------------------------------------------------------
 
-def _app(registry: Registry, writer_url: str) -> Any:
-    return create_app(ModelHolder(load_model(registry.model_uri)),
-                      BatchClient(f"{writer_url}/v1/batches", 5.0, token=PIPELINE_TOKEN),
-                      CollectorRegistry(), writer_health_url=f"{writer_url}/healthz",
-                      pipeline=PIPELINE)
-
-
 @pytest.fixture(scope="module")
 def app_url(mlflow_registry: Registry,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on the demo model, in front of a real output writer."""
-    folder = tmp_path_factory.mktemp("oip-writer")
-    writer = create_writer(JsonLinesSink(folder / "scored.jsonl"), CollectorRegistry(), PIPELINE)
-    with run_server(writer) as writer_url, run_server(_app(mlflow_registry, writer_url)) as url:
+    with app_behind_writer(mlflow_registry.model_uri,
+                           tmp_path_factory.mktemp("oip-writer")) as (url, _):
         yield url
 
 
 @pytest.fixture(scope="module")
 def writerless_url(mlflow_registry: Registry) -> Iterator[str]:
     """The app whose output writer is down: its URL is a port nothing listens on."""
-    with run_server(_app(mlflow_registry, f"http://127.0.0.1:{free_port()}")) as url:
+    writer_url = f"http://127.0.0.1:{free_port()}"
+    with run_server(app_for(mlflow_registry.model_uri, writer_url)) as url:
         yield url
 
 
