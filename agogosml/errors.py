@@ -44,6 +44,11 @@ class ModelNotFoundError(NotFoundError):
     """A request named a model this service does not serve."""
 
 
+class InternalError(AgogosmlError):
+    """What an unexpected exception is answered as (500): its class, never its message,
+    which may hold anything the failing code had in hand."""
+
+
 class ModelOutputError(AgogosmlError):
     """The model answered something its metadata says it does not (a server error)."""
 

@@ -23,6 +23,7 @@ from agogosml.errors import (
     BadRequestError,
     BatchFailedError,
     DownstreamError,
+    InternalError,
     MethodNotAllowedError,
     ModelInputError,
     NotFoundError,
@@ -48,10 +49,6 @@ STATUS_BY_ERROR: tuple[tuple[type[AgogosmlError], int], ...] = (
     (BatchFailedError, 500),
     (DownstreamError, 503),
 )
-
-
-class InternalError(AgogosmlError):
-    """What an unexpected exception is answered as: its class, never its message."""
 
 
 ERROR_SCHEMA: dict[str, Any] = {

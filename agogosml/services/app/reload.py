@@ -3,7 +3,8 @@ off the event loop and swap it in atomically.
 
 Requests read the holder's model once when they start, so each request is scored
 entirely by one version, and no request fails during a swap. A version that fails
-to load is logged and the current one keeps serving.
+to load, or loads but cannot score its input example, is logged and the current one
+keeps serving.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ class ModelWatcher:
         except AgogosmlError as error:
             log.error("new model version failed to load; keeping the current one",
                       extra={"version": version, "error": str(error)})
+            return False
+        if fresh.outputs is None:
+            log.error("new model version cannot score its input example; keeping the "
+                      "current one", extra={"version": version})
             return False
         old, self.holder.current = self.holder.current, fresh
         self.on_swap(old, fresh)

@@ -4,19 +4,25 @@ brings the previous version back."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 from prometheus_client import CollectorRegistry
 
 from agogosml.demo.data import FEATURES, events
 from agogosml.demo.train import train_and_register
 from agogosml.services.app.model import load_model
-from agogosml.services.app.reload import ModelHolder
+from agogosml.services.app.reload import ModelHolder, ModelWatcher
 from agogosml.services.app.service import create_app
 from agogosml.web.client import BatchClient
 from tests.conftest import Registry
@@ -70,3 +76,29 @@ def test_a_fixed_uri_is_not_watched() -> None:
     assert check("models:/demo/3") is None
     assert check("runs:/abc/model") is None
     assert check("models:/demo@champion") == ("demo", "champion")
+
+
+class Broken(PythonModel):
+    """Loads, then fails on every frame."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        raise RuntimeError("a dependency is missing")
+
+
+def test_a_version_that_cannot_score_is_not_swapped_in(mlflow_registry: Registry,
+                                                       tmp_path: Path) -> None:
+    first = train_and_register(mlflow_registry.tracking_uri, tmp_path / "artifacts",
+                               model_name="brokenreload", rows=1_000, seed=1)
+    uri = "models:/brokenreload@champion"
+    holder = ModelHolder(load_model(uri))
+    watcher = ModelWatcher(holder, uri, 1.0, lambda old, fresh: None)
+    schema = Schema([ColSpec("double", name) for name in ("amount",)])
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=Broken(),
+                                       signature=ModelSignature(inputs=schema),
+                                       registered_model_name="brokenreload")
+    MlflowClient().set_registered_model_alias("brokenreload", "champion",
+                                              str(info.registered_model_version))
+    assert asyncio.run(watcher.check()) is False
+    assert holder.current.ref.version == first.version
+    assert holder.current.outputs is not None

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from agogosml.errors import BadRequestError, ModelInputError
-from agogosml.services.app.model import LoadedModel, Output, Scores
+from agogosml.services.app.model import PREDICTION, LoadedModel, Output, Scores
 from agogosml.services.app.oip import tensors
 from agogosml.services.app.signature import Signature
 
@@ -131,7 +131,7 @@ def response(model: LoadedModel, scores: Scores, request: InferRequest
     """The response's JSON and the binary data that follows it (empty without binary
     outputs)."""
     declared = {output.name: output for output in model.outputs or ()}
-    values = {"prediction": scores.predictions,
+    values = {PREDICTION: scores.predictions,
               **{name: [row[name] for row in scores.scores]
                  for name in (scores.scores[0] if scores.scores else {})}}
     wanted = request.outputs or tuple(RequestedOutput(name, request.binary_output)
