@@ -58,6 +58,12 @@ ERROR_SCHEMA: dict[str, Any] = {
 """agogosml's error body, as OpenAPI documents declare it."""
 
 
+MLFLOW_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error_code", "message"],
+    "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}}}
+"""MLflow's scoring server's error body, on the routes that stand in for it."""
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorStyle:
     """How one family of routes writes its errors."""

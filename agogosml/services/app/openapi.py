@@ -11,7 +11,7 @@ from typing import Any
 from agogosml.envelope import EVENT_SCHEMA, SCALAR_SCHEMA, JsonObject
 from agogosml.services.app.oip.tensors import DATATYPES
 from agogosml.services.app.signature import Signature
-from agogosml.web.errors import ERROR_SCHEMA
+from agogosml.web.errors import ERROR_SCHEMA, MLFLOW_ERROR_SCHEMA
 
 MLFLOW_TYPES: dict[str, JsonObject] = {
     "double": {"type": "number"}, "float": {"type": "number"},
@@ -71,6 +71,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 """The POST routes' `responses`: in place of FastAPI's 422, which this app never sends."""
 
 
+MLFLOW_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text,
+             "content": {"application/json": {"schema": MLFLOW_ERROR_SCHEMA}}}
+    for status, text in ((400, "the body cannot be read, or does not fit the model"),
+                         (401, "no accepted API key"),
+                         (413, "the body or its record count is too large"),
+                         (415, "a content type other than JSON, CSV or Parquet"),
+                         (503, "the model cannot serve"))}
+"""/invocations' `responses`, in MLflow's error shape."""
+
+INVOCATIONS_ANSWER: JsonObject = {
+    "type": "object", "required": ["predictions"],
+    "properties": {"predictions": {"type": "array",
+                                   "description": "the model's output, as MLflow writes it"}}}
+
+
 def operation(request: JsonObject, answer: JsonObject) -> dict[str, Any]:
     """`openapi_extra` for a POST whose JSON body is `request` and 200 answer `answer`."""
     return {"requestBody": {"required": True,
@@ -100,24 +116,46 @@ def batch_request(record: JsonObject) -> JsonObject:
 
 def predict_request(record: JsonObject) -> JsonObject:
     """A record, records, or MLflow's bodies; rows list values in the columns' order."""
-    records = {"type": "array", "minItems": 1, "items": record}
+    return {"anyOf": [record, _records(record), *_mlflow_forms(record)]}
+
+
+def invocations_operation(record: JsonObject) -> dict[str, Any]:
+    """`openapi_extra` for /invocations: MLflow's JSON bodies (with `params`), CSV and
+    Parquet, answered as MLflow's scoring server answers."""
+    params = {"params": {"type": "object"}}
+    forms = [{**form, "properties": {**form["properties"], **params}}
+             for form in _mlflow_forms(record)]
+    return {"requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"anyOf": forms}},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string",
+                                                              "format": "binary"}}}},
+            "responses": {"200": {"description": "OK", "content": {
+                "application/json": {"schema": INVOCATIONS_ANSWER}}}}}
+
+
+def _records(record: JsonObject) -> JsonObject:
+    return {"type": "array", "minItems": 1, "items": record}
+
+
+def _mlflow_forms(record: JsonObject) -> list[JsonObject]:
+    records = _records(record)
     rows = {"type": "array", "minItems": 1, "items": {"type": "array", "items": SCALAR_SCHEMA}}
     split = {"type": "object", "required": ["columns", "data"],
              "properties": {"columns": {"type": "array", "items": {"type": "string"}},
                             "data": rows}}
     columnar = {"type": "object", "additionalProperties": {"type": "array",
                                                            "items": SCALAR_SCHEMA}}
-    return {"anyOf": [
-        record, records,
+    return [
         {"type": "object", "required": ["dataframe_split"],
          "properties": {"dataframe_split": split}},
         {"type": "object", "required": ["dataframe_records"],
          "properties": {"dataframe_records": records}},
         {"type": "object", "required": ["instances"],
-         "properties": {"instances": {"anyOf": [records, rows]}}},
+         "properties": {"instances": {"anyOf": [records, rows, columnar]}}},
         {"type": "object", "required": ["inputs"],
          "properties": {"inputs": {"anyOf": [records, rows, columnar]}}},
-    ]}
+    ]
 
 
 def infer_request() -> JsonObject:

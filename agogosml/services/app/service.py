@@ -91,7 +91,7 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
     app.include_router(batches_router(plane, record, from_pipeline, max_body_bytes,
                                       max_batch_events))
     app.include_router(v2_router(plane, from_clients, max_body_bytes))
-    app.include_router(invocations_router(plane, from_clients, max_body_bytes))
+    app.include_router(invocations_router(plane, record, from_clients, max_body_bytes))
     return app
 
 

@@ -37,6 +37,8 @@ class ReaderStreamSettings(ServiceSettings, TransportSettings):
     time_field: str | None = None
     batch_max_size: int = Field(default=500, ge=1, le=10_000)
     batch_linger_ms: float = Field(default=10.0, ge=0)
+    """The longest a batch waits to fill, and only while other batches are in flight: with
+    none in flight, records are sent as soon as they are fetched."""
     max_in_flight: int = Field(default=4, ge=1, le=64)
     retry_initial_ms: float = Field(default=100.0, gt=0)
     retry_max_ms: float = Field(default=5_000.0, gt=0)

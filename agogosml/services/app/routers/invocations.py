@@ -13,7 +13,7 @@ from fastapi.params import Depends
 from mlflow.version import VERSION as MLFLOW_VERSION
 
 from agogosml.errors import ModelInputError, NotReadyError
-from agogosml.services.app import mlflow_scoring
+from agogosml.services.app import mlflow_scoring, openapi
 from agogosml.services.app.dataplane import DataPlane
 from agogosml.services.app.model import LoadedModel
 from agogosml.web.bodies import read_capped
@@ -22,7 +22,7 @@ PREFIXES = ("/invocations", "/ping", "/health", "/version")
 """The paths whose errors take MLflow's shape."""
 
 
-def invocations_router(plane: DataPlane, guards: Sequence[Depends],
+def invocations_router(plane: DataPlane, record: dict[str, Any], guards: Sequence[Depends],
                        max_body_bytes: int) -> APIRouter:
     router = APIRouter(tags=["mlflow"])
 
@@ -40,7 +40,8 @@ def invocations_router(plane: DataPlane, guards: Sequence[Depends],
         """The MLflow version the model is served with, as MLflow's server says it."""
         return Response(MLFLOW_VERSION, media_type="application/json")
 
-    @router.post("/invocations", dependencies=guards)
+    @router.post("/invocations", dependencies=guards, responses=openapi.MLFLOW_ERRORS,
+                 openapi_extra=openapi.invocations_operation(record))
     async def invocations(request: Request) -> Response:
         """Score a body in any of MLflow's forms: JSON dataframe_split, dataframe_records,
         instances or inputs (with optional params), or CSV."""
