@@ -70,6 +70,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                          (503, "not ready, or the writer did not answer"))}
 """The POST routes' `responses`: in place of FastAPI's 422, which this app never sends."""
 
+OIP_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{status: answer for status, answer in ERRORS.items() if status != 422},
+    400: {"description": "the body cannot be read, or the model refuses the inputs",
+          "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+    404: {"description": "no model of that name or version",
+          "content": {"application/json": {"schema": ERROR_SCHEMA}}}}
+"""The OIP infer routes' `responses`: input problems are 400, as KServe and Triton send."""
+
 
 MLFLOW_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": text,

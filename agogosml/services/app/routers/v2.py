@@ -92,6 +92,6 @@ def v2_router(plane: DataPlane, guards: Sequence[Depends], max_body_bytes: int) 
                              dependencies=guards)
         router.add_api_route(
             f"{path}/infer", infer, methods=["POST"], dependencies=guards,
-            responses={**openapi.ERRORS, 404: {"description": "no model of that name or version"}},
+            responses=openapi.OIP_ERRORS,
             openapi_extra=openapi.operation(openapi.infer_request(), openapi.INFER_ANSWER))
     return router
