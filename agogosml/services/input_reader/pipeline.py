@@ -1,7 +1,9 @@
 """The reader's main loop: fetch, validate, forward, dead-letter, commit.
 
 Several batches may be in flight at once (up to max_in_flight); when that many
-wait for the app, consumption pauses. Offsets are committed in fetch order and
+wait for the app, consumption pauses. Batching adapts to the load: a batch is sent as
+soon as it is fetched while nothing is in flight, and lingers to fill (up to linger_s)
+only while other batches are in flight. Offsets are committed in fetch order and
 only for batches whose every record was acknowledged by the app or accepted by
 the dead-letter destination.
 
@@ -57,6 +59,9 @@ log = logging.getLogger(__name__)
 
 IDLE_FETCH_TIMEOUT_S = 0.5
 LAG_REFRESH_S = 2.0
+LINGER_SLICE_S = 0.002
+"""While lingering, how long one fetch may wait before the reader looks again whether any
+batch is still in flight (Kafka's fetch counts whole milliseconds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,13 +207,20 @@ class InputReader:
             self.metrics.paused.set(0)
 
     async def _collect_batch(self) -> list[SourceRecord]:
+        """Up to max_size records, batched adaptively as Kafka's producer does: with no
+        batch in flight, what the fetch returned is sent at once (a lone record pays no
+        linger); while batches are in flight, the batch lingers up to linger_s to fill,
+        and goes as soon as it is full or the last batch in flight is acknowledged."""
         records = list(await self.source.fetch(self.policy.max_size, IDLE_FETCH_TIMEOUT_S))
         deadline = time.monotonic() + self.policy.linger_s
-        while records and len(records) < self.policy.max_size:
+        while records and len(records) < self.policy.max_size and self._tracker.in_flight:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            records.extend(await self.source.fetch(self.policy.max_size - len(records), remaining))
+            # In slices: a fetch is not to be cancelled (a source may lose what it was
+            # reading), so the end of the last batch in flight is noticed between fetches.
+            records.extend(await self.source.fetch(self.policy.max_size - len(records),
+                                                   min(remaining, LINGER_SLICE_S)))
         return records
 
     async def _handle(self, batch_id: int, records: Sequence[SourceRecord]) -> None:
