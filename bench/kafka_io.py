@@ -16,7 +16,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from agogosml.streaming.topics import ensure_topics
 
-PARTITIONS = 3
+PARTITIONS = 2
+"""Partitions of every benchmark topic: two, so that two reader processes of one group
+each get one (the scale-out scenario) and every scenario reads the same layout."""
 POLL_INTERVAL_S = 0.1
 """How often a topic's end offsets are checked while waiting for records."""
 
@@ -26,16 +28,23 @@ class Topics:
     input: str
     output: str
     deadletter: str
+    group: str
+    """The consumer group of whatever reads the input topic in this scenario (fresh, so
+    that a shared, pre-loaded input topic is read from its beginning by every run)."""
 
     @classmethod
-    def fresh(cls, scenario: str) -> Topics:
+    def fresh(cls, scenario: str, input_topic: str | None = None) -> Topics:
+        """New output and dead-letter topics and a new group; a new input topic too unless
+        `input_topic` (one already loaded) is given."""
         prefix = f"bench.{scenario}.{uuid.uuid4().hex[:8]}"
-        return cls(f"{prefix}.input", f"{prefix}.output", f"{prefix}.deadletter")
+        return cls(input_topic or f"{prefix}.input", f"{prefix}.output",
+                   f"{prefix}.deadletter", f"{prefix}.group")
 
 
 async def create_topics(bootstrap: str, topics: Topics) -> None:
-    """Create the topics; the output topic stamps each record with the broker's append
-    time (LogAppendTime), so a record's timestamp is when it landed on the output topic."""
+    """Create the topics (an input topic that exists already is left as it is); the output
+    topic stamps each record with the broker's append time (LogAppendTime), so a record's
+    timestamp is when it landed on the output topic."""
     await ensure_topics({"bootstrap_servers": bootstrap},
                         [topics.input, topics.output, topics.deadletter], PARTITIONS)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -131,6 +140,15 @@ class TopicCollector:
 
     async def __aexit__(self, *_: object) -> None:
         await self._consumer.stop()
+
+    async def total(self) -> int:
+        """Records on the topic now (the sum of its end offsets; no records are read)."""
+        return sum((await self._consumer.end_offsets(self.partitions)).values())
+
+    async def read_all(self) -> list[SeenRecord]:
+        """Every record on the topic now."""
+        await self._read_up_to(await self._consumer.end_offsets(self.partitions))
+        return self.records
 
     async def until_ids(self, wanted: set[str], timeout_s: float, on_poll: Callable[[], None],
                         partial_ok: bool = False) -> list[SeenRecord]:

@@ -1,33 +1,44 @@
-"""Throughput and latency of the agogosml pipeline, against a raw Kafka pass-through.
+"""Throughput and latency of the agogosml pipeline, against a raw Kafka pass-through, with
+one line per performance target (issue 13): met or not.
 
-Run with `make bench` (`python -m bench.pipeline`). Everything runs on this machine: one
-single-node KRaft Kafka broker, MLflow on SQLite with the demo model trained and
-registered, and per scenario fresh 3-partition topics with fresh child processes.
+Run with `make bench` (`python -m bench.pipeline`; `--quick` for short runs, a minute or
+two). Everything runs on this machine: one single-node KRaft Kafka broker, MLflow on
+SQLite with the demo model trained and registered, and per run fresh output topics, a
+fresh consumer group and fresh child processes. Every topic has 2 partitions.
 
 Scenarios
   baseline pass-through   bench.passthrough: consumer group -> idempotent acks=all producer,
                           offsets committed after the produce is acknowledged; no HTTP, no model
-  pipeline, batch size 1  input_reader -> app -> output_writer, AGOGOSML_READER_BATCH_MAX_SIZE=1
-  pipeline, default batch the same with the reader's default batch size
-  ..., PII policy         the same with the demo's PII policy in the reader (make run's)
+  pipeline, default batch input_reader -> app -> output_writer, the reader's default batch size
+  pipeline, batch size 1  the same with AGOGOSML_READER_BATCH_MAX_SIZE=1
+  ..., 2 readers + 2 apps the default batch with two readers (one consumer group, one
+                          partition each), each in front of its own app, one writer
+  ..., PII policy         (with --privacy) the demo's PII policy in the reader (make run's)
 
-Throughput: N demo events are loaded into the input topic first; then the consumer side
-starts, and the rate is counted from the first record appended to the output topic to
-the last (output timestamps, the topic being LogAppendTime), after every one of the N ids
-was seen there. Start-up is therefore not counted. A run still incomplete after
-`--run-limit` seconds is measured over the events that arrived by then (and flagged), so
-that a slow pipeline cannot stretch the benchmark. Each throughput scenario runs `--reps`
-times, interleaved, and the median run is reported.
+Throughput is measured by time. One input topic is loaded with demo events (unique
+transaction ids) and read from its beginning by every run, each with its own consumer
+group. Its size comes from a calibration run of the pass-through (not reported): enough
+for the fastest scenario to run the whole window with headroom. A run's rate counts the
+events whose first copy was appended to the output topic within `--run-seconds` (>= 5 s)
+of the first output record (append times: the output topic is LogAppendTime), so start-up
+is not counted. Every scenario runs `--reps` (>= 5) times, interleaved (so that a noisy
+moment of the shared machine does not hit one scenario only); the median and the spread
+(min-max) are printed, and ratios also run by run (run i of one over run i of the other).
 
 Latency: with the consumer side running and warmed up (200 events through it), events
-are produced at a steady `--rate` (a group every 10 ms) for `--seconds`. An event's
-latency is its output record's append time minus its input record's Kafka timestamp
-(which the pipeline carries as the event's "time"; for the pass-through it is read back
-from the input topic). Reported as p50 / p95 / p99 / max in ms.
+are produced at a steady rate (a group every 10 ms) for `--seconds`, at each of `--rates`
+(1,000 and 5,000 events/s). An event's latency is its output record's append time minus its
+input record's Kafka timestamp (which the pipeline carries as the event's "time"; for the
+pass-through it is read back from the input topic). Reported as p50 / p95 / p99 / max.
+
+Scoring: bench.scoring as a child process on the same registered model: rows per
+CPU-second of /v1/batches and /predict against the model's own predict (and of the ONNX
+graph when the model version has one).
 
 Also reported per scenario: the services' own view (means from their /metrics) and the
-CPU each process used while records flowed. The machine may be shared; check the load
-average printed with the results before trusting small differences.
+CPU each process used while records flowed, from which the scale-out section says where
+the next bottleneck is. The machine may be shared; check the load average printed with
+the results and the run-by-run spread before trusting small differences.
 """
 
 from __future__ import annotations
@@ -36,13 +47,16 @@ import argparse
 import asyncio
 import base64
 import logging
+import math
 import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +69,8 @@ from agogosml.demo.data import events
 from agogosml.localstack.broker import KAFKA_VERSION, KafkaBroker
 from agogosml.localstack.stack import privacy_policy
 from bench.kafka_io import (
+    PARTITIONS,
+    POLL_INTERVAL_S,
     SeenRecord,
     TopicCollector,
     Topics,
@@ -68,11 +84,14 @@ from bench.procs import CpuSampler
 from bench.report import (
     Run,
     Scenario,
+    ScoringResult,
     diagnostics_table,
     duplicates,
     latencies,
-    results_table,
-    throughput,
+    latency_table,
+    scale_out,
+    throughput_table,
+    windowed,
 )
 from bench.report import verdicts as verdict_lines
 from bench.stack import (
@@ -87,17 +106,28 @@ from bench.stack import (
 WARMUP_EVENTS = 200
 WARMUP_SEED = 5
 EVENT_SEED = 11
+BASE_EVENTS = 50_000
+"""Distinct demo events generated; beyond them, copies with a suffixed transaction id."""
+LOAD_CHUNK = 50_000
 OUTPUT_TIMEOUT_S = 180.0
+FIRST_OUTPUT_TIMEOUT_S = 120.0
+"""How long a run may take to start and append its first output record."""
+WINDOW_MARGIN_S = 1.0
+"""Waited beyond the window, so that every record appended within it is there."""
+CALIBRATION_S = 2.0
+HEADROOM = 1.6
+"""The input topic holds the calibrated rate x (window + margin) x this."""
 
 
 @dataclass(frozen=True, eq=False)
 class Kind:
     """What consumes the input topic: the pass-through, or the pipeline with these reader
-    settings."""
+    settings (and this many reader + app pairs)."""
 
     label: str
     slug: str
     reader_settings: Mapping[str, str] | None = None
+    instances: int = 1
 
     @property
     def is_baseline(self) -> bool:
@@ -109,12 +139,13 @@ class Kind:
     def side(self, infra: Infrastructure, topics: Topics, log_dir: Path) -> ConsumerSide:
         if self.reader_settings is None:
             return PassThrough(infra, topics, log_dir)
-        return Pipeline(infra, topics, log_dir, self.reader_settings)
+        return Pipeline(infra, topics, log_dir, self.reader_settings, self.instances)
 
 
 BASELINE = Kind("baseline pass-through", "baseline")
-BATCH_ONE = Kind("pipeline, batch size 1", "batch1", {"AGOGOSML_READER_BATCH_MAX_SIZE": "1"})
 DEFAULT_BATCH = Kind("pipeline, default batch", "pipeline", {})
+BATCH_ONE = Kind("pipeline, batch size 1", "batch1", {"AGOGOSML_READER_BATCH_MAX_SIZE": "1"})
+SCALED = Kind("pipeline, default batch, 2 readers + 2 apps", "scaled", {}, instances=2)
 # The demo's PII policy as make run and the chart apply it; keys from the environment (a
 # fixed bench key: the figures, not the pseudonyms, are what this run is for).
 BENCH_KEY = base64.b64encode(b"agogosml-bench-pseudonym-key-32b").decode()
@@ -124,30 +155,34 @@ PRIVACY = Kind("pipeline, default batch, PII policy", "privacy", {
 })
 
 
-@dataclass(frozen=True)
 class Workload:
-    """Encoded demo events (unique transaction ids); each scenario takes the first n."""
+    """Encoded demo events with unique transaction ids, the i-th always the same: the
+    first BASE_EVENTS generated, the rest copies of them under suffixed ids."""
 
-    values: list[bytes]
-    ids: list[str]
-    warmup_values: list[bytes]
-    warmup_ids: set[str]
-
-    @classmethod
-    def make(cls, count: int) -> Workload:
-        items = events(count, seed=EVENT_SEED)
+    def __init__(self, distinct: int) -> None:
+        self._base = events(max(1, min(distinct, BASE_EVENTS)), seed=EVENT_SEED)
         warmup = events(WARMUP_EVENTS, seed=WARMUP_SEED)
-        return cls([orjson.dumps(item) for item in items],
-                   [item["transaction_id"] for item in items],
-                   [orjson.dumps(item) for item in warmup],
-                   {item["transaction_id"] for item in warmup})
+        self.warmup_values = [orjson.dumps(item) for item in warmup]
+        self.warmup_ids = {str(item["transaction_id"]) for item in warmup}
+
+    def slice(self, start: int, stop: int) -> tuple[list[bytes], list[str]]:
+        values, ids = [], []
+        for index in range(start, stop):
+            copy, position = divmod(index, len(self._base))
+            item = self._base[position]
+            if copy:
+                item = {**item, "transaction_id": f"{item['transaction_id']}-{copy}"}
+            values.append(orjson.dumps(item))
+            ids.append(str(item["transaction_id"]))
+        return values, ids
 
     def first(self, count: int) -> tuple[list[bytes], set[str]]:
-        return self.values[:count], set(self.ids[:count])
+        values, ids = self.slice(0, count)
+        return values, set(ids)
 
 
 class Bench:
-    """Runs scenarios on one broker and MLflow, each on fresh topics and processes."""
+    """Runs scenarios on one broker and MLflow, each run with fresh processes."""
 
     def __init__(self, infra: Infrastructure, workload: Workload, workdir: Path,
                  args: argparse.Namespace) -> None:
@@ -156,6 +191,8 @@ class Bench:
         self.workload = workload
         self.workdir = workdir
         self.args = args
+        self.input_topic = f"bench.load.{uuid.uuid4().hex[:8]}.input"
+        self.loaded = 0
         self._runs = 0
 
     def _log_dir(self, kind: Kind) -> Path:
@@ -170,59 +207,113 @@ class Bench:
             return found
         return CpuSampler(pids)
 
-    def throughput(self, kind: Kind, count: int) -> Run:
-        values, wanted = self.workload.first(count)
-        topics = Topics.fresh(kind.slug)
-        asyncio.run(_create_and_load(self.bootstrap, topics, values))
+    def load(self, count: int) -> None:
+        """Make the shared input topic hold (at least) `count` events."""
+        if not self.loaded:
+            topics = Topics(self.input_topic, f"{self.input_topic}.unused",
+                            f"{self.input_topic}.unused-dl", "")
+            asyncio.run(create_topics(self.bootstrap, topics))
+        for start in range(self.loaded, count, LOAD_CHUNK):
+            values, _ = self.workload.slice(start, min(count, start + LOAD_CHUNK))
+            asyncio.run(preload(self.bootstrap, self.input_topic, values))
+        self.loaded = max(self.loaded, count)
+
+    def calibrate(self) -> float:
+        """Load a first share of the input, time the pass-through on it (the run is not
+        reported; it also warms the broker up), and load as much as the window needs."""
+        self.load(self.args.calibration_events)
+        run = self.timed(BASELINE, CALIBRATION_S)
+        need = math.ceil(run.rate * (self.args.run_seconds + WINDOW_MARGIN_S) * HEADROOM)
+        self.load(min(max(need, self.loaded), self.args.max_events))
+        return run.rate
+
+    def timed(self, kind: Kind, window_s: float) -> Run:
+        """One throughput run: `window_s` seconds of output from the shared input topic."""
+        topics = Topics.fresh(kind.slug, self.input_topic)
+        asyncio.run(create_topics(self.bootstrap, topics))
         side = kind.side(self.infra, topics, self._log_dir(kind))
         with self._sampler(side) as sampler:
             try:
                 side.start()
-                records = asyncio.run(_collect(self.bootstrap, topics.output, kind, wanted,
-                                               self.args.run_limit, side.check_alive))
+                asyncio.run(self._wait_window(kind, topics, side, window_s))
                 metrics = side.metrics()
             finally:
                 side.stop()
-        arrived, seconds, rate = throughput(records, wanted)
-        if arrived < 2:
-            raise RuntimeError(f"{kind.label}: {arrived} of {count} events arrived within "
-                               f"{self.args.run_limit:.0f} s")
-        stamps = [record.timestamp_ms for record in records]
-        return Run(arrived, count, seconds, rate, duplicates(records, wanted),
-                   cpu=sampler.usage(min(stamps), max(stamps)), metrics=metrics)
+        records = asyncio.run(_read_all(self.bootstrap, topics.output, kind))
+        counted, seconds, rate, short = windowed(records, window_s)
+        if counted < 2:
+            raise RuntimeError(f"{kind.label}: {counted} events in the window")
+        start_ms = min(record.timestamp_ms for record in records)
+        return Run(counted, seconds, rate, duplicates(records), short,
+                   cpu=sampler.usage(start_ms, start_ms + seconds * 1000), metrics=metrics)
 
-    def latency(self, kind: Kind) -> Run:
-        values, wanted = self.workload.first(round(self.args.rate * self.args.seconds))
+    async def _wait_window(self, kind: Kind, topics: Topics, side: ConsumerSide,
+                           window_s: float) -> None:
+        """Until the first output record, then the window (and a margin), or until every
+        loaded event is out; only the output's end offsets are read meanwhile."""
+        async with TopicCollector(self.bootstrap, topics.output, kind.decode) as output:
+            deadline = time.monotonic() + FIRST_OUTPUT_TIMEOUT_S
+            while not await output.total():
+                side.check_alive()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{kind.label}: no output after "
+                                       f"{FIRST_OUTPUT_TIMEOUT_S:.0f} s")
+                await asyncio.sleep(POLL_INTERVAL_S)  # polling the end offsets
+            until = time.monotonic() + window_s + WINDOW_MARGIN_S
+            while time.monotonic() < until and await output.total() < self.loaded:
+                side.check_alive()
+                await asyncio.sleep(POLL_INTERVAL_S)  # the window's duration
+
+    def latency(self, kind: Kind, rate: float) -> Run:
+        values, wanted = self.workload.first(round(rate * self.args.seconds))
         topics = Topics.fresh(f"{kind.slug}-paced")
         asyncio.run(create_topics(self.bootstrap, topics))
         side = kind.side(self.infra, topics, self._log_dir(kind))
         with self._sampler(side) as sampler:
             try:
                 side.start()
-                paced = asyncio.run(self._paced(kind, topics, values, wanted, side, sampler))
+                paced = asyncio.run(self._paced(kind, topics, values, wanted, side, rate))
+                cpu = sampler.usage(paced.started_ms, paced.ended_ms)
                 metrics = side.metrics()
             finally:
                 side.stop()
-        return Run(len(values), len(values), len(values) / paced.rate, paced.rate,
+        return Run(len(values), len(values) / paced.rate, paced.rate,
                    duplicates(paced.records, wanted),
-                   latencies(paced.records, wanted, paced.input_times),
-                   sampler.usage(paced.started_ms, paced.ended_ms), metrics)
+                   latencies_ms=latencies(paced.records, wanted, paced.input_times),
+                   cpu=cpu, metrics=metrics)
 
     async def _paced(self, kind: Kind, topics: Topics, values: list[bytes], wanted: set[str],
-                     side: ConsumerSide, sampler: CpuSampler) -> Paced:
+                     side: ConsumerSide, rate: float) -> Paced:
         await preload(self.bootstrap, topics.input, self.workload.warmup_values)
         async with TopicCollector(self.bootstrap, topics.output, kind.decode) as output:
             await output.until_ids(self.workload.warmup_ids, OUTPUT_TIMEOUT_S, side.check_alive)
-            started_ms = sampler.mark()
-            rate = await produce_paced(self.bootstrap, topics.input, values, self.args.rate)
-            ended_ms = sampler.mark()
+            started_ms = time.time() * 1000
+            achieved = await produce_paced(self.bootstrap, topics.input, values, rate)
+            ended_ms = time.time() * 1000
             records = await output.until_ids(wanted, OUTPUT_TIMEOUT_S, side.check_alive)
         input_times = None
         if kind.is_baseline:  # the copies do not carry their input time: read it back
             async with TopicCollector(self.bootstrap, topics.input, raw_event) as source:
                 read = await source.until_ids(wanted, OUTPUT_TIMEOUT_S, side.check_alive)
             input_times = {record.id: record.timestamp_ms for record in read}
-        return Paced(records, rate, input_times, started_ms, ended_ms)
+        return Paced(records, achieved, input_times, started_ms, ended_ms)
+
+    def scoring(self) -> tuple[ScoringResult, str]:
+        """bench.scoring on this run's model, as a child process: its figures and table."""
+        log = self.workdir / "logs" / "scoring.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as stderr:
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.scoring", "--json",
+                 "--model-uri", self.infra.model_uri, "--tracking-uri", self.infra.tracking_uri,
+                 "--batches", str(self.args.scoring_requests),
+                 "--reps", str(self.args.scoring_reps)],
+                stdout=subprocess.PIPE, stderr=stderr, check=False, timeout=900)
+        if done.returncode:
+            raise RuntimeError(f"bench.scoring failed ({done.returncode}); see {log}")
+        found = orjson.loads(done.stdout.splitlines()[-1])
+        return (ScoringResult(found["per_core"], found["baseline"], found["batches"]),
+                str(found["table"]))
 
 
 @dataclass(frozen=True)
@@ -234,42 +325,59 @@ class Paced:
     ended_ms: float
 
 
-async def _create_and_load(bootstrap: str, topics: Topics, values: Sequence[bytes]) -> None:
-    await create_topics(bootstrap, topics)
-    await preload(bootstrap, topics.input, values)
-
-
-async def _collect(bootstrap: str, topic: str, kind: Kind, wanted: set[str], limit_s: float,
-                   poll: Callable[[], None]) -> list[SeenRecord]:
+async def _read_all(bootstrap: str, topic: str, kind: Kind) -> list[SeenRecord]:
     async with TopicCollector(bootstrap, topic, kind.decode) as output:
-        return await output.until_ids(wanted, limit_s, poll, partial_ok=True)
+        return await output.read_all()
 
 
 def run_all(bench: Bench, args: argparse.Namespace, clock: Callable[[], str]) -> str:
     """Every scenario, throughput repetitions interleaved (so that a noisy moment does not
-    hit one scenario only); returns the report."""
-    counts = {BASELINE: args.events, DEFAULT_BATCH: args.events, PRIVACY: args.events,
-              BATCH_ONE: args.events_batch1}
-    found: dict[Kind, list[Run]] = {kind: [] for kind in counts}
+    hit one scenario only), then the paced runs and scoring; returns the report."""
+    calibrated = bench.calibrate()
+    print(f"{clock()} calibration: pass-through {calibrated:.0f} events/s over "
+          f"{CALIBRATION_S:.0f} s; the input topic holds {bench.loaded} events", flush=True)
+    kinds = [BASELINE, DEFAULT_BATCH, BATCH_ONE, *([SCALED] if args.scale_out else []),
+             *([PRIVACY] if args.privacy else [])]
+    found: dict[Kind, list[Run]] = {kind: [] for kind in kinds}
     for rep in range(1, args.reps + 1):
-        for kind, count in counts.items():
-            run = bench.throughput(kind, count)
+        for kind in kinds:
+            run = bench.timed(kind, args.run_seconds)
             found[kind].append(run)
             print(f"{clock()} {kind.label}, run {rep}/{args.reps}: {run.events} events in "
-                  f"{run.seconds:.2f} s = {run.rate:.0f} events/s", flush=True)
-    paced: dict[Kind, Run] = {}
-    for kind in (BASELINE, DEFAULT_BATCH):
-        paced[kind] = run = bench.latency(kind)
-        print(f"{clock()} {kind.label} at {args.rate:.0f}/s: {run.events} events, "
-              f"max latency {run.latencies_ms[-1]} ms", flush=True)
+                  f"{run.seconds:.2f} s = {run.rate:.0f} events/s"
+                  f"{' (output ended early)' if run.short else ''}", flush=True)
+    paced: dict[str, tuple[Scenario, Scenario]] = {}
+    rows: list[tuple[Scenario, float]] = []
+    for rate in args.rates:
+        pair = []
+        for kind in (BASELINE, DEFAULT_BATCH):
+            run = bench.latency(kind, rate)
+            print(f"{clock()} {kind.label} at {rate:.0f}/s: {run.events} events, p99 "
+                  f"{sorted(run.latencies_ms)[math.ceil(0.99 * len(run.latencies_ms)) - 1]} ms",
+                  flush=True)
+            pair.append(Scenario(f"{kind.label} @ {rate:.0f}/s", [run]))
+            rows.append((pair[-1], rate))
+        paced[f"{rate:.0f}"] = (pair[0], pair[1])
+    scoring, scoring_table = None, "scoring: skipped (--no-scoring)"
+    if args.scoring:
+        scoring, scoring_table = bench.scoring()
+        print(f"{clock()} scoring done", flush=True)
     loaded = {kind: Scenario(kind.label, runs) for kind, runs in found.items()}
-    steady = {kind: Scenario(f"{kind.label} @ {args.rate:.0f}/s", [run])
-              for kind, run in paced.items()}
-    rows = [*loaded.values(), *steady.values()]
-    verdicts = verdict_lines(loaded[BASELINE], [loaded[DEFAULT_BATCH], loaded[PRIVACY],
-                                                loaded[BATCH_ONE]],
-                             steady[BASELINE], steady[DEFAULT_BATCH])
-    return "\n\n".join([results_table(rows), verdicts, diagnostics_table(rows)])
+    sections = [
+        f"calibration: pass-through {calibrated:.0f} events/s; input topic of {bench.loaded} "
+        f"events, {PARTITIONS} partitions; window {args.run_seconds:.1f} s per run, {args.reps} "
+        "interleaved runs per scenario",
+        throughput_table(list(loaded.values())),
+        latency_table(rows),
+        "targets (issue 13), each against the baseline of this same run:\n" + verdict_lines(
+            loaded[BASELINE], loaded[DEFAULT_BATCH], loaded[BATCH_ONE], paced, scoring),
+    ]
+    if args.scale_out:
+        sections.append(scale_out(loaded[DEFAULT_BATCH], loaded[SCALED],
+                                  len(os.sched_getaffinity(0))))
+    sections += [diagnostics_table([*loaded.values(), *(row for row, _ in rows)]),
+                 scoring_table]
+    return "\n\n".join(sections)
 
 
 def machine() -> str:
@@ -289,22 +397,54 @@ def busy_note() -> str:
             "figures are disturbed (compare with a quiet run before concluding)")
 
 
+FULL = {"reps": 5, "run_seconds": 6.0, "seconds": 10.0, "calibration_events": 60_000,
+        "scoring_requests": 60, "scoring_reps": 3}
+QUICK = {"reps": 2, "run_seconds": 2.0, "seconds": 3.0, "calibration_events": 20_000,
+         "scoring_requests": 20, "scoring_reps": 1}
+"""--quick: short runs (a minute or two with start-up), for tests and a first look."""
+
+
+def _rates(text: str) -> list[float]:
+    return [float(part) for part in text.split(",") if part.strip()]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline",
                                      description="pipeline vs raw Kafka pass-through")
-    parser.add_argument("--reps", type=int, default=3, help="runs per throughput scenario")
-    parser.add_argument("--events", type=int, default=20_000,
-                        help="pre-loaded events (baseline, default batch)")
-    parser.add_argument("--events-batch1", type=int, default=2_000,
-                        help="pre-loaded events at batch size 1")
-    parser.add_argument("--run-limit", type=float, default=30.0,
-                        help="seconds a throughput run may take once started; a slower run "
-                             "is measured over the events that arrived by then")
-    parser.add_argument("--rate", type=float, default=1_000.0, help="events/s when paced")
-    parser.add_argument("--seconds", type=float, default=10.0, help="paced sending time")
+    parser.add_argument("--quick", action="store_true",
+                        help="short runs: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
+    parser.add_argument("--reps", type=int, help=f"interleaved runs per throughput scenario "
+                        f"(default {FULL['reps']})")
+    parser.add_argument("--run-seconds", type=float,
+                        help=f"measured window of a throughput run (default "
+                             f"{FULL['run_seconds']})")
+    parser.add_argument("--rates", type=_rates, default=[1_000.0, 5_000.0],
+                        help="events/s of the paced runs, comma-separated (default 1000,5000)")
+    parser.add_argument("--seconds", type=float,
+                        help=f"paced sending time (default {FULL['seconds']})")
+    parser.add_argument("--calibration-events", type=int,
+                        help="events loaded before the calibration run")
+    parser.add_argument("--max-events", type=int, default=1_500_000,
+                        help="the most events the input topic is loaded with")
+    parser.add_argument("--scoring-requests", type=int, help="bench.scoring --batches")
+    parser.add_argument("--scoring-reps", type=int, help="bench.scoring --reps")
+    parser.add_argument("--no-scoring", dest="scoring", action="store_false",
+                        help="skip bench.scoring (and its target line)")
+    parser.add_argument("--no-scale-out", dest="scale_out", action="store_false",
+                        help="skip the 2 readers + 2 apps scenario")
+    parser.add_argument("--privacy", action="store_true",
+                        help="also the default batch with the demo's PII policy")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (logs, broker data) also on success")
     return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    args = _parser().parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
 
 
 def _interrupt(signum: int, _: FrameType | None) -> None:
@@ -314,8 +454,8 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
 def _run(workdir: Path, args: argparse.Namespace, clock: Callable[[], str]) -> str:
     broker = KafkaBroker(workdir / "kafka")
     try:
-        workload = Workload.make(max(args.events, args.events_batch1,
-                                     round(args.rate * args.seconds)))
+        workload = Workload(max(args.calibration_events,
+                                round(max(args.rates) * args.seconds)))
         infra = start_infrastructure(workdir, broker)
         print(f"{clock()} Kafka on {broker.bootstrap}, model {infra.model_uri}", flush=True)
         return run_all(Bench(infra, workload, workdir, args), args, clock)
@@ -324,7 +464,7 @@ def _run(workdir: Path, args: argparse.Namespace, clock: Callable[[], str]) -> s
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # clean up on `kill` as on Ctrl-C
     forget_service_settings()
     began = time.monotonic()

@@ -80,62 +80,75 @@ class ConsumerSide(Protocol):
 
 
 class Pipeline:
-    """output_writer, app and input_reader as child processes for one scenario's topics."""
+    """output_writer, app and input_reader as child processes for one scenario's topics;
+    with `instances` > 1, that many readers (one consumer group) each in front of its own
+    app, every app writing through the one writer."""
 
     def __init__(self, infra: Infrastructure, topics: Topics, log_dir: Path,
-                 reader_settings: Mapping[str, str]) -> None:
+                 reader_settings: Mapping[str, str], instances: int = 1) -> None:
         bootstrap = infra.broker.bootstrap
-        ports = {name: free_port() for name in ("writer", "app", "reader")}
-        self.writer = ServiceProcess("output_writer", ports["writer"], {
-            "AGOGOSML_WRITER_PORT": str(ports["writer"]),
+        tokens = pipeline_token_env(BENCH_TOKEN)
+        writer_port = free_port()
+        self.writer = ServiceProcess("output_writer", writer_port, {
+            "AGOGOSML_WRITER_PORT": str(writer_port),
             "AGOGOSML_WRITER_SINK": "kafka",
             "AGOGOSML_WRITER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "AGOGOSML_WRITER_OUTPUT_STREAM": topics.output,
-            **pipeline_token_env(BENCH_TOKEN),
+            **tokens,
         }, log_dir)
-        self.app = ServiceProcess("app", ports["app"], {
-            "AGOGOSML_APP_PORT": str(ports["app"]),
-            "AGOGOSML_APP_MODEL_URI": infra.model_uri,
-            "AGOGOSML_APP_MLFLOW_TRACKING_URI": infra.tracking_uri,
-            "AGOGOSML_APP_WRITER_URL": self.writer.url,
-            **pipeline_token_env(BENCH_TOKEN),
-        }, log_dir)
-        self.reader = ServiceProcess("input_reader", ports["reader"], {
-            "AGOGOSML_READER_PORT": str(ports["reader"]),
-            "AGOGOSML_READER_SOURCE": "kafka",
-            "AGOGOSML_READER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "AGOGOSML_READER_INPUT_STREAM": topics.input,
-            "AGOGOSML_READER_DEADLETTER_STREAM": topics.deadletter,
-            "AGOGOSML_READER_CONSUMER_GROUP": f"{topics.input}.reader",
-            "AGOGOSML_READER_APP_URL": self.app.url,
-            "AGOGOSML_READER_SCHEMA_PATH": str(SCHEMA),
-            "AGOGOSML_READER_ID_FIELD": "transaction_id",
-            "AGOGOSML_READER_SUBJECT_FIELD": "customer_id",
-            **reader_settings,
-            **pipeline_token_env(BENCH_TOKEN),
-        }, log_dir)
+        self.apps: list[ServiceProcess] = []
+        self.readers: list[ServiceProcess] = []
+        for number in range(1, instances + 1):
+            suffix = "" if number == 1 else f".{number}"
+            app_port, reader_port = free_port(), free_port()
+            app = ServiceProcess("app", app_port, {
+                "AGOGOSML_APP_PORT": str(app_port),
+                "AGOGOSML_APP_MODEL_URI": infra.model_uri,
+                "AGOGOSML_APP_MLFLOW_TRACKING_URI": infra.tracking_uri,
+                "AGOGOSML_APP_WRITER_URL": self.writer.url,
+                **tokens,
+            }, log_dir, label=f"app{suffix}")
+            self.apps.append(app)
+            self.readers.append(ServiceProcess("input_reader", reader_port, {
+                "AGOGOSML_READER_PORT": str(reader_port),
+                "AGOGOSML_READER_SOURCE": "kafka",
+                "AGOGOSML_READER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "AGOGOSML_READER_INPUT_STREAM": topics.input,
+                "AGOGOSML_READER_DEADLETTER_STREAM": topics.deadletter,
+                "AGOGOSML_READER_CONSUMER_GROUP": topics.group,
+                "AGOGOSML_READER_APP_URL": app.url,
+                "AGOGOSML_READER_SCHEMA_PATH": str(SCHEMA),
+                "AGOGOSML_READER_ID_FIELD": "transaction_id",
+                "AGOGOSML_READER_SUBJECT_FIELD": "customer_id",
+                **reader_settings,
+                **tokens,
+            }, log_dir, label=f"input_reader{suffix}"))
 
     @property
     def services(self) -> tuple[ServiceProcess, ...]:
-        return (self.writer, self.app, self.reader)
+        return (self.writer, *self.apps, *self.readers)
 
     def start(self) -> None:
-        """Writer and app first, so that the reader's first batch finds them ready."""
-        self.writer.start()
-        self.app.start()
+        """Writer and apps first, so that the readers' first batches find them ready."""
+        for service in (self.writer, *self.apps):
+            service.start()
         self.writer.wait_ready()
-        self.app.wait_ready(timeout_s=120)
-        self.reader.start()
-        self.reader.wait_ready()
+        for app in self.apps:
+            app.wait_ready(timeout_s=120)
+        for reader in self.readers:
+            reader.start()
+        for reader in self.readers:
+            reader.wait_ready()
 
     def check_alive(self) -> None:
         for service in self.services:
             if service.process is not None and service.process.poll() is not None:
-                raise RuntimeError(f"{service.name} exited ({service.process.returncode}); "
+                raise RuntimeError(f"{service.label} exited ({service.process.returncode}); "
                                    f"see {service.log_path}")
 
     def pids(self) -> dict[str, int]:
-        return {service.name: service.process.pid for service in self.services
+        """Per process, by label (`app`, `app.2`, ...)."""
+        return {service.label: service.process.pid for service in self.services
                 if service.process is not None}
 
     def stop(self) -> None:
@@ -144,7 +157,8 @@ class Pipeline:
 
     def metrics(self) -> dict[str, float]:
         """Flattened samples of every service's /metrics, e.g.
-        `input_reader:agogosml_reader_batch_size_sum`."""
+        `input_reader:agogosml_reader_batch_size_sum`, summed over the instances of a
+        service (so that sum / count is still the mean over all of them)."""
         samples: dict[str, float] = {}
         for service in self.services:
             text = httpx.get(f"{service.url}/metrics", timeout=5.0).text
@@ -152,7 +166,7 @@ class Pipeline:
                 for sample in family.samples:
                     labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
                     name = f"{service.name}:{sample.name}" + (f"{{{labels}}}" if labels else "")
-                    samples[name] = sample.value
+                    samples[name] = samples.get(name, 0.0) + sample.value
         return samples
 
 
@@ -162,7 +176,7 @@ class PassThrough:
     def __init__(self, infra: Infrastructure, topics: Topics, log_dir: Path) -> None:
         self.child = Child("passthrough", [
             "bench.passthrough", infra.broker.bootstrap, topics.input, topics.output,
-            f"{topics.input}.passthrough",
+            topics.group,
         ], log_dir)
 
     def start(self) -> None:
