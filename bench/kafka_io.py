@@ -57,6 +57,16 @@ async def create_topics(bootstrap: str, topics: Topics) -> None:
         await admin.close()
 
 
+async def group_stable(admin: AIOKafkaAdminClient, group: str, members: int) -> bool:
+    """Whether the consumer group is Stable with `members` members (each then holds its
+    share of the partitions: no rebalance is under way)."""
+    for response in await admin.describe_consumer_groups([group]):
+        for found in response.groups:  # (error_code, group_id, state, protocol_type, ...)
+            state, current = found[2], found[5]
+            return bool(state == "Stable" and len(current) == members)
+    return False
+
+
 def _producer(bootstrap: str, linger_ms: int) -> AIOKafkaProducer:
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                             linger_ms=linger_ms)

@@ -64,6 +64,7 @@ from pathlib import Path
 from types import FrameType
 
 import orjson
+from aiokafka.admin import AIOKafkaAdminClient
 
 from agogosml.demo.data import events
 from agogosml.localstack.broker import KAFKA_VERSION, KafkaBroker
@@ -75,6 +76,7 @@ from bench.kafka_io import (
     TopicCollector,
     Topics,
     create_topics,
+    group_stable,
     preload,
     produce_paced,
     raw_event,
@@ -115,8 +117,11 @@ FIRST_OUTPUT_TIMEOUT_S = 120.0
 WINDOW_MARGIN_S = 1.0
 """Waited beyond the window, so that every record appended within it is there."""
 CALIBRATION_S = 2.0
+SETTLING_S = 5.0
+"""Allowed for what is consumed before the window starts (the group settling: a second
+reader joins seconds after the first one started on both partitions)."""
 HEADROOM = 1.6
-"""The input topic holds the calibrated rate x (window + margin) x this."""
+"""The input topic holds the calibrated rate x (settling + window + margin) x this."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,6 +133,11 @@ class Kind:
     slug: str
     reader_settings: Mapping[str, str] | None = None
     instances: int = 1
+
+    @property
+    def members(self) -> int:
+        """Members of the consumer group reading the input topic."""
+        return self.instances
 
     @property
     def is_baseline(self) -> bool:
@@ -194,6 +204,7 @@ class Bench:
         self.input_topic = f"bench.load.{uuid.uuid4().hex[:8]}.input"
         self.loaded = 0
         self._runs = 0
+        self._machine_cpu: float | None = None
 
     def _log_dir(self, kind: Kind) -> Path:
         self._runs += 1
@@ -222,47 +233,70 @@ class Bench:
         """Load a first share of the input, time the pass-through on it (the run is not
         reported; it also warms the broker up), and load as much as the window needs."""
         self.load(self.args.calibration_events)
-        run = self.timed(BASELINE, CALIBRATION_S)
-        need = math.ceil(run.rate * (self.args.run_seconds + WINDOW_MARGIN_S) * HEADROOM)
+        run = self.timed(BASELINE, CALIBRATION_S, settled=False)
+        need = math.ceil(run.rate * (SETTLING_S + self.args.run_seconds + WINDOW_MARGIN_S)
+                         * HEADROOM)
         self.load(min(max(need, self.loaded), self.args.max_events))
         return run.rate
 
-    def timed(self, kind: Kind, window_s: float) -> Run:
-        """One throughput run: `window_s` seconds of output from the shared input topic."""
+    def timed(self, kind: Kind, window_s: float, settled: bool = True) -> Run:
+        """One throughput run: `window_s` seconds of output from the shared input topic,
+        from when the consumer group is stable (or, not `settled`, from the first output)."""
         topics = Topics.fresh(kind.slug, self.input_topic)
         asyncio.run(create_topics(self.bootstrap, topics))
         side = kind.side(self.infra, topics, self._log_dir(kind))
         with self._sampler(side) as sampler:
             try:
                 side.start()
-                asyncio.run(self._wait_window(kind, topics, side, window_s))
+                settled_ms = asyncio.run(self._wait_window(kind, topics, side, window_s))
                 metrics = side.metrics()
             finally:
                 side.stop()
         records = asyncio.run(_read_all(self.bootstrap, topics.output, kind))
-        counted, seconds, rate, short = windowed(records, window_s)
+        if not settled:
+            settled_ms = 0.0
+        counted, seconds, rate, short = windowed(records, window_s, settled_ms)
         if counted < 2:
             raise RuntimeError(f"{kind.label}: {counted} events in the window")
-        start_ms = min(record.timestamp_ms for record in records)
+        start_ms = max(settled_ms, min(record.timestamp_ms for record in records))
         return Run(counted, seconds, rate, duplicates(records), short,
-                   cpu=sampler.usage(start_ms, start_ms + seconds * 1000), metrics=metrics)
+                   cpu=sampler.usage(start_ms, start_ms + seconds * 1000), metrics=metrics,
+                   machine_cpu=self._machine_cpu)
 
     async def _wait_window(self, kind: Kind, topics: Topics, side: ConsumerSide,
-                           window_s: float) -> None:
-        """Until the first output record, then the window (and a margin), or until every
-        loaded event is out; only the output's end offsets are read meanwhile."""
-        async with TopicCollector(self.bootstrap, topics.output, kind.decode) as output:
-            deadline = time.monotonic() + FIRST_OUTPUT_TIMEOUT_S
-            while not await output.total():
-                side.check_alive()
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{kind.label}: no output after "
-                                       f"{FIRST_OUTPUT_TIMEOUT_S:.0f} s")
-                await asyncio.sleep(POLL_INTERVAL_S)  # polling the end offsets
-            until = time.monotonic() + window_s + WINDOW_MARGIN_S
-            while time.monotonic() < until and await output.total() < self.loaded:
-                side.check_alive()
-                await asyncio.sleep(POLL_INTERVAL_S)  # the window's duration
+                           window_s: float) -> float:
+        """Until output flows and the consumer group is stable (all its members joined,
+        no rebalance under way: with two readers the second one's joining moves a
+        partition), then the window (and a margin), or until every loaded event is out;
+        return when the window could start (epoch ms). Only the output's end offsets and
+        the group's state are read meanwhile."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            async with TopicCollector(self.bootstrap, topics.output, kind.decode) as output:
+                deadline = time.monotonic() + FIRST_OUTPUT_TIMEOUT_S
+                while not (await output.total()
+                           and await group_stable(admin, topics.group, kind.members)):
+                    side.check_alive()
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{kind.label}: no output, or no stable group of "
+                                           f"{kind.members}, after "
+                                           f"{FIRST_OUTPUT_TIMEOUT_S:.0f} s")
+                    await asyncio.sleep(POLL_INTERVAL_S)  # polling end offsets, group state
+                settled_ms, busy_before = time.time() * 1000, busy_seconds()
+                await self._window(output, side, window_s)
+                self._machine_cpu = ((busy_seconds() - busy_before)
+                                     / (time.time() - settled_ms / 1000))
+        finally:
+            await admin.close()
+        return settled_ms
+
+    async def _window(self, output: TopicCollector, side: ConsumerSide,
+                      window_s: float) -> None:
+        until = time.monotonic() + window_s + WINDOW_MARGIN_S
+        while time.monotonic() < until and await output.total() < self.loaded:
+            side.check_alive()
+            await asyncio.sleep(POLL_INTERVAL_S)  # the window's duration
 
     def latency(self, kind: Kind, rate: float) -> Run:
         values, wanted = self.workload.first(round(rate * self.args.seconds))
@@ -280,16 +314,17 @@ class Bench:
         return Run(len(values), len(values) / paced.rate, paced.rate,
                    duplicates(paced.records, wanted),
                    latencies_ms=latencies(paced.records, wanted, paced.input_times),
-                   cpu=cpu, metrics=metrics)
+                   cpu=cpu, metrics=metrics, machine_cpu=self._machine_cpu)
 
     async def _paced(self, kind: Kind, topics: Topics, values: list[bytes], wanted: set[str],
                      side: ConsumerSide, rate: float) -> Paced:
         await preload(self.bootstrap, topics.input, self.workload.warmup_values)
         async with TopicCollector(self.bootstrap, topics.output, kind.decode) as output:
             await output.until_ids(self.workload.warmup_ids, OUTPUT_TIMEOUT_S, side.check_alive)
-            started_ms = time.time() * 1000
+            started_ms, busy_before = time.time() * 1000, busy_seconds()
             achieved = await produce_paced(self.bootstrap, topics.input, values, rate)
             ended_ms = time.time() * 1000
+            self._machine_cpu = (busy_seconds() - busy_before) / ((ended_ms - started_ms) / 1000)
             records = await output.until_ids(wanted, OUTPUT_TIMEOUT_S, side.check_alive)
         input_times = None
         if kind.is_baseline:  # the copies do not carry their input time: read it back
@@ -314,6 +349,14 @@ class Bench:
         found = orjson.loads(done.stdout.splitlines()[-1])
         return (ScoringResult(found["per_core"], found["baseline"], found["batches"]),
                 str(found["table"]))
+
+
+def busy_seconds() -> float:
+    """CPU-seconds spent machine-wide (every core, every process) since boot, from
+    /proc/stat: everything but idle and iowait."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(value) for value in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)

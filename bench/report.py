@@ -42,6 +42,9 @@ class Run:
     latencies_ms: Sequence[int] = ()
     cpu: Mapping[str, float] = field(default_factory=dict)
     metrics: Mapping[str, float] = field(default_factory=dict)
+    machine_cpu: float | None = None
+    """Cores busy machine-wide over the window (this benchmark's processes and any other
+    work: the machine may be shared)."""
 
 
 def first_appends(records: Sequence[SeenRecord],
@@ -62,15 +65,18 @@ def duplicates(records: Sequence[SeenRecord], wanted: set[str] | None = None) ->
     return len(kept) - len(set(kept))
 
 
-def windowed(records: Sequence[SeenRecord], window_s: float) -> tuple[int, float, float, bool]:
+def windowed(records: Sequence[SeenRecord], window_s: float,
+             not_before_ms: float = 0.0) -> tuple[int, float, float, bool]:
     """(events, seconds, events/s, short) over `window_s` seconds of output, from the first
-    record appended to the output topic: the events whose first copy was appended after
-    that first instant and at most `window_s` later. If the output ends earlier (`short`),
-    the rate is over the span there was."""
+    record appended to the output topic (or from `not_before_ms`, epoch ms, if that is
+    later): the events whose first copy was appended after that instant and at most
+    `window_s` later. If the output ends earlier (`short`), the rate is over the span there
+    was."""
     stamps = sorted(record.timestamp_ms for record in first_appends(records).values())
-    if not stamps:
+    if not stamps or stamps[-1] <= not_before_ms:
         return 0, 0.0, 0.0, True
-    start, end = stamps[0], stamps[0] + window_s * 1000
+    start = max(float(stamps[0]), not_before_ms)
+    end = start + window_s * 1000
     short = stamps[-1] < end
     seconds = (min(stamps[-1], end) - start) / 1000
     counted = sum(1 for stamp in stamps if start < stamp <= end)
@@ -197,19 +203,22 @@ def diagnostics_table(scenarios: Sequence[Scenario]) -> str:
         failures = _total(m, "input_reader:agogosml_reader_forward_failures_total")
         dead = _total(m, "input_reader:agogosml_reader_records_dead_lettered_total")
         fail = f"{failures:.0f}/{dead:.0f}" if m else "-"
+        machine = _machine(run)
         lines.append(
             f"{scenario.name:<44}{_mean(m, 'input_reader:agogosml_reader_batch_size'):>6}"
             f"{_mean(m, 'input_reader:agogosml_reader_forward_latency_seconds', 1000):>8}"
             f"{_mean(m, 'app:agogosml_app_predict_latency_seconds', 1000):>8}"
             f"{_mean(m, 'app:agogosml_app_forward_latency_seconds', 1000):>8}"
             f"{_mean(m, 'output_writer:agogosml_writer_sink_latency_seconds', 1000):>8}"
-            f"{fail:>8}{run.duplicates:>6}  {cpu_cells(run.cpu)}")
+            f"{fail:>8}{run.duplicates:>6}  {cpu_cells(run.cpu)}{machine}")
     lines += [
         "batch: mean records per reader->app request; fwd: reader->app->writer->Kafka round "
         "trip; pred: model call in the app;",
         "wrt: app->writer round trip; sink: writer's Kafka produce until acked (all means, ms);",
         "fail/dl: reader forward retries / records dead-lettered; dups: extra copies on the "
         "output topic; CPU while records flowed",
+        "(total: the benchmark's processes; machine: every process on the machine, other "
+        "work included)",
     ]
     return "\n".join(lines)
 
@@ -286,6 +295,11 @@ def bottleneck(run: Run, cores: int) -> str:
         return (f"the machine: its processes use {total:.2f} of {cores} cores, so another "
                 f"reader/app pair only takes CPU from the others (by role: {shares}); more "
                 "throughput here needs cores, or less CPU per event in the biggest roles")
+    if run.machine_cpu is not None and run.machine_cpu >= SATURATED * cores:
+        return (f"the machine's CPU: {run.machine_cpu:.2f} of {cores} cores were busy, "
+                f"{total:.2f} of them with the pipeline and broker (by role: {shares}), the "
+                "rest with other work on this shared machine; another reader/app pair "
+                "only competes for the same cores")
     if run.cpu[busiest] >= SATURATED:
         return (f"{busiest}, at {run.cpu[busiest]:.2f} of a core (machine {total:.2f} of "
                 f"{cores}; by role: {shares})")
@@ -293,14 +307,18 @@ def bottleneck(run: Run, cores: int) -> str:
             f"role: {shares}): the time goes to waiting (HTTP round trips, Kafka acks)")
 
 
+def _machine(run: Run) -> str:
+    return "" if run.machine_cpu is None else f" machine={run.machine_cpu:.2f}"
+
+
 def scale_out(one: Scenario, two: Scenario, cores: int) -> str:
     pairs = paired_ratios(two, one)
     return "\n".join([
         f"scale-out on {cores} cores, 2-partition input topic, one writer:",
         f"  1 reader + 1 app:   {one.rate:>7.0f} events/s (median; {one.low:.0f}-{one.high:.0f})"
-        f"  CPU {cpu_cells(one.median.cpu)}",
+        f"  CPU {cpu_cells(one.median.cpu)}{_machine(one.median)}",
         f"  2 readers + 2 apps: {two.rate:>7.0f} events/s (median; {two.low:.0f}-{two.high:.0f})"
-        f"  CPU {cpu_cells(two.median.cpu)}",
+        f"  CPU {cpu_cells(two.median.cpu)}{_machine(two.median)}",
         f"  2 over 1: {two.rate / one.rate:.2f}x (run by run {min(pairs):.2f}-{max(pairs):.2f}x)",
         f"  next bottleneck with 1: {bottleneck(one.median, cores)}",
         f"  next bottleneck with 2: {bottleneck(two.median, cores)}",
