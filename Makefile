@@ -82,8 +82,7 @@ test-fast: install lint ## lint, then the tests that need no broker, MLflow mode
 	$(BIN)/pytest -m "not kafka and not mlflow and not k8s and not slow and not postgres and not browser"
 
 bench: install kafka ## pipeline vs raw Kafka, scoring rows/s, the monitor (store, drift, ingest), PII recognizers, lineage lookups, forgetting a subject with sharded training
-	$(BIN)/python -m bench.pipeline
-	$(BIN)/python -m bench.scoring
+	$(BIN)/python -m bench.pipeline  # also runs bench.scoring on its model (--quick: short runs)
 	$(BIN)/python -m bench.casting
 	$(BIN)/python -m bench.store
 	$(BIN)/python -m bench.drift

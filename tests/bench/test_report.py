@@ -28,12 +28,16 @@ def test_the_window_counts_first_copies_after_its_start() -> None:
 
 def test_the_window_starts_when_the_group_settled() -> None:
     counted, _, _, short = windowed(records(list(range(1_000, 8_000, 10))), 5.0, 2_000.0)
-    assert counted == 500 and not short
+    assert counted == 500
+    assert not short
 
 
 def test_output_that_ends_within_the_window_is_measured_over_its_span() -> None:
     counted, seconds, rate, short = windowed(records(list(range(1_000, 3_010, 10))), 5.0)
-    assert short and counted == 200 and seconds == 2.0 and rate == 100.0
+    assert short
+    assert counted == 200
+    assert seconds == 2.0
+    assert rate == 100.0
 
 
 def scenario(name: str, *rates: float, p99: int = 0) -> Scenario:
@@ -47,10 +51,14 @@ def test_one_line_per_target_met_or_not() -> None:
     lines = verdicts(base, default, scenario("b1", 500, 1_100, 900), paced,
                      ScoringResult({"own": 100.0, "app": 79.0}, "own", "app")).splitlines()
     assert len(lines) == 4
-    assert lines[0].startswith("[met] default batch >= 70%") and "75% (75 vs 100" in lines[0]
-    assert lines[1].startswith("[NOT met] p99") and "bound is 8 ms" in lines[1]
-    assert lines[2].startswith("[NOT met] batch size 1") and "900 events/s" in lines[2]
-    assert lines[3].startswith("[NOT met] /v1/batches") and "79%" in lines[3]
+    assert lines[0].startswith("[met] default batch >= 70%")
+    assert "75% (75 vs 100" in lines[0]
+    assert lines[1].startswith("[NOT met] p99")
+    assert "bound is 8 ms" in lines[1]
+    assert lines[2].startswith("[NOT met] batch size 1")
+    assert "900 events/s" in lines[2]
+    assert lines[3].startswith("[NOT met] /v1/batches")
+    assert "79%" in lines[3]
     assert paired_ratios(default, base)[:2] == [0.75, 80 / 120]
 
 
@@ -63,7 +71,10 @@ def test_the_bottleneck_is_the_machine_when_its_cores_are_busy() -> None:
 
 def test_quick_runs_are_short_and_the_full_ones_last_long_enough() -> None:
     quick, full = parse_args(["--quick"]), parse_args([])
-    assert quick.reps == QUICK["reps"] and quick.run_seconds == QUICK["run_seconds"]
-    assert full.reps >= 5 and full.run_seconds >= 5 and full.rates == [1_000.0, 5_000.0]
+    assert quick.reps == QUICK["reps"]
+    assert quick.run_seconds == QUICK["run_seconds"]
+    assert full.reps >= 5
+    assert full.run_seconds >= 5
+    assert full.rates == [1_000.0, 5_000.0]
     assert FULL["run_seconds"] >= 5
     assert parse_args(["--quick", "--reps", "3"]).reps == 3
