@@ -347,7 +347,8 @@ class Bench:
         if done.returncode:
             raise RuntimeError(f"bench.scoring failed ({done.returncode}); see {log}")
         found = orjson.loads(done.stdout.splitlines()[-1])
-        return (ScoringResult(found["per_core"], found["baseline"], found["batches"]),
+        return (ScoringResult(found["per_core"], found["baseline"], found["batches"],
+                              found.get("onnx")),
                 str(found["table"]))
 
 

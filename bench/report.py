@@ -243,6 +243,9 @@ class ScoringResult:
     """The name of the model's own predict in `per_core`."""
     batches: str
     """The name of the app's /v1/batches path in `per_core`."""
+    onnx: str | None = None
+    """The name of the model's ONNX graph scored alone, when the version has one (the app
+    then scores /v1/batches through it)."""
 
 
 def verdicts(baseline: Scenario, default: Scenario, batch_one: Scenario,
@@ -276,7 +279,11 @@ def verdicts(baseline: Scenario, default: Scenario, batch_one: Scenario,
         own, app = scoring.per_core[scoring.baseline], scoring.per_core[scoring.batches]
         lines.append(f"[{_met(app / own >= SCORING_TARGET)}] /v1/batches >= "
                      f"{SCORING_TARGET:.0%} of the model's own rows/s per core: {app / own:.0%} "
-                     f"({app:.0f} vs {own:.0f} rows per CPU-second)")
+                     f"({app:.0f} vs {own:.0f} rows per CPU-second of the pyfunc's predict)")
+        if scoring.onnx is not None and scoring.onnx in scoring.per_core:
+            graph = scoring.per_core[scoring.onnx]
+            lines.append(f"   and against the ONNX graph alone (what the app scores /v1/batches "
+                         f"with): {app / graph:.0%} ({graph:.0f} rows per CPU-second)")
     return "\n".join(lines)
 
 

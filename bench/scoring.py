@@ -65,6 +65,31 @@ def baseline(model_uri: str, records: list[dict[str, Any]], repeats: int) -> flo
     return len(records) * repeats / (time.process_time() - started)
 
 
+ONNX_RUN_ARTIFACT = "onnx/model.onnx"
+"""Where the model loop logs the graph: a run artifact beside the run's MLflow model
+(agogosml.services.app.onnx.ONNX_ARTIFACT)."""
+
+
+def onnx_graph(model_uri: str) -> Path | None:
+    """The model version's ONNX graph, downloaded: a `*.onnx` file in the model's own
+    artifacts, else the run artifact the model loop logs beside the model; None if there
+    is neither."""
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+
+    graphs = sorted(Path(download_artifacts(model_uri)).rglob("*.onnx"))
+    if graphs:
+        return graphs[0]
+    name, _, alias = model_uri.removeprefix("models:/").partition("@")
+    client = MlflowClient()
+    version = (client.get_model_version_by_alias(name, alias) if alias
+               else client.get_model_version(*name.split("/", 1)))
+    try:
+        return Path(download_artifacts(f"runs:/{version.run_id}/{ONNX_RUN_ARTIFACT}"))
+    except Exception:  # MLflow raises several kinds for a missing artifact
+        return None
+
+
 def onnx_baseline(model_uri: str, records: list[dict[str, Any]],
                   repeats: int) -> float | str:
     """Rows per CPU-second of the model version's ONNX graph on the same rows, fed as one
@@ -75,14 +100,12 @@ def onnx_baseline(model_uri: str, records: list[dict[str, Any]],
         onnxruntime: Any = importlib.import_module("onnxruntime")
     except ImportError:
         return "onnxruntime is not installed"
-    from mlflow.artifacts import download_artifacts
-
-    graphs = sorted(Path(download_artifacts(model_uri)).rglob("*.onnx"))
-    if not graphs:
-        return "the model version has no ONNX artifact"
+    graph = onnx_graph(model_uri)
+    if graph is None:
+        return "the model version has no ONNX graph"
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1  # per core
-    session = onnxruntime.InferenceSession(str(graphs[0]), options,
+    session = onnxruntime.InferenceSession(str(graph), options,
                                            providers=["CPUExecutionProvider"])
     dtypes = {"tensor(float)": np.float32, "tensor(double)": np.float64,
               "tensor(int64)": np.int64, "tensor(int32)": np.int32,
@@ -197,6 +220,7 @@ def main() -> None:
     printed = table(per_core, walls, missing, args.batch, args.batches, args.reps)
     if args.json:
         print(orjson.dumps({"per_core": per_core, "baseline": BASELINE, "batches": BATCHES,
+                            "onnx": ONNX if ONNX in per_core else None,
                             "missing": missing, "table": printed}).decode())
         return
     print(printed)
