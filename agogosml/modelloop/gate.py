@@ -30,7 +30,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn import __version__ as sklearn_version
 
-from agogosml.modelloop import checks
+from agogosml.modelloop import checks, onnx_export
 from agogosml.modelloop.canned import CannedExample, default_examples
 from agogosml.modelloop.checks import Check
 from agogosml.modelloop.errors import ModelLoopError
@@ -148,6 +148,8 @@ def evaluate(tracking: Tracking, run_id: str, limits: GateLimits | None = None,
             checks.batch_latency_within(candidate, features, limits.latency_rows,
                                         limits.max_latency_s),
             checks.minimum_roc_auc(metrics, limits.min_roc_auc),
+            # Informational: it never fails; it says whether the ONNX graph is served.
+            onnx_export.check_parity(run_id, candidate, features, output),
             Check("versus_champion", False, champion_problem) if champion_problem
             else checks.not_worse_than_champion(metrics, champion_metrics, champion_version,
                                                 limits.max_drops()),

@@ -39,6 +39,7 @@ from agogosml.modelloop.lineage import (
     record_version,
     require_lineage,
 )
+from agogosml.modelloop.onnx_export import outcome_for_registration
 from agogosml.modelloop.tracking import (
     MODEL_URI_TAG,
     RUN_ID_TAG,
@@ -51,6 +52,8 @@ from agogosml.modelloop.tracking import (
 
 if TYPE_CHECKING:
     from agogosml.privacy.lineage import LineageIndex
+
+from agogosml.services.app.onnx import ONNX_TAG
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,7 @@ def _register(client: MlflowClient, tracking: Tracking, run: Run,
     run_id = run.info.run_id
     with lineage_index(tracking, lineage) as index:
         require_lineage(run, index)
+        tags = {**tags, ONNX_TAG: outcome_for_registration(run_id)}
         version = str(mlflow.register_model(run.data.tags[MODEL_URI_TAG], tracking.model_name,
                                             tags=tags).version)
         if index is not None:

@@ -64,6 +64,7 @@ from agogosml.modelloop.lineage import (
     record_training,
     training_subjects,
 )
+from agogosml.modelloop.onnx_export import log_onnx, record_not_converted
 from agogosml.modelloop.profile import ReferenceProfile
 from agogosml.modelloop.runlog import log_dataset, log_holdout, log_pipeline, log_sharded_model
 from agogosml.modelloop.scores import holdout_metrics
@@ -316,12 +317,14 @@ def _log_run(run_id: str, frame: pd.DataFrame, source: str, digest: str,
     trusted = SKOPS_TRUSTED_TYPES[config.estimator]
     if sharded is None:
         model_uri = log_pipeline(fitted.model, split.train_x, trusted)
+        log_onnx(fitted.model, model_uri)
     else:
         mlflow.set_tags({
             SHARDS_FITTED_TAG: ",".join(map(str, sharded.fitted_shards)) or "none",
             SHARDS_REUSED_TAG: ",".join(map(str, sharded.reused_shards)) or "none",
             REUSE_TAG: fitted.reuse_note})
         model_uri = log_sharded_model(sharded, run_id, split.train_x, trusted)
+        record_not_converted("no ONNX graph for a sharded model (an average of pipelines)")
     mlflow.set_tag(MODEL_URI_TAG, model_uri)
     return model_uri
 

@@ -24,7 +24,7 @@ from agogosml.services.app.model import load_model, resolve_ref
 from tests.modelloop.conftest import named
 
 CHECKS = {"signature", "no_personal_features", "probabilities", "canned_examples",
-          "batch_latency", "minimum_roc_auc", "versus_champion"}
+          "batch_latency", "minimum_roc_auc", "onnx_parity", "versus_champion"}
 
 
 def served(model_name: str) -> tuple[str, str]:
@@ -76,10 +76,11 @@ def test_train_gate_register_promote_rollback(tracking: Tracking, demo_csv: Path
     assert version.tags["agogosml.run_id"] == second.run_id
     assert version.tags["agogosml.trigger"] == "schedule"
     assert version.tags["agogosml.roc_auc"] == f"{second.metrics['roc_auc']:.4f}"
-    assert version.tags["agogosml.gate"] == "passed 7/7 checks"
+    assert version.tags["agogosml.gate"] == "passed 8/8 checks"
     assert version.tags["agogosml.dataset_digest"] == second.dataset_digest
+    assert version.tags["agogosml.onnx"] == "parity"
     assert {"agogosml.promoted_at", "agogosml.rolled_back_at"} <= set(version.tags)
-    assert "gate passed 7/7 checks" in (version.description or "")
+    assert "gate passed 8/8 checks" in (version.description or "")
 
 
 def test_a_worse_candidate_is_rejected_and_not_registered(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -20,11 +21,14 @@ _TEXTUAL = frozenset({str, bool, type(None)})
 _SCALAR_KINDS = _TEXTUAL | {int, float}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ModelInput:
-    """A batch of records as the model takes it."""
+    """A batch of records as the model takes it: the columns cast to its signature (`cast`),
+    and the frame the pyfunc takes, built from them only when asked for."""
 
-    frame: pd.DataFrame
+    cast: dict[str, Any] | pd.DataFrame
+    """The cast columns (numpy arrays or lists, the kept records only); a frame already
+    when the model names no inputs."""
     columns: dict[str, list[Any]] | None
     """The model's input columns, each with its value per record in the frame, as the
     record gave it; None when the model names no inputs."""
@@ -34,6 +38,10 @@ class ModelInput:
     """The positions, among the records given, of those in the frame; None for all."""
     refused: dict[int, str] = field(default_factory=dict)
     """The records that do not fit the model's signature, by position, and why."""
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return self.cast if isinstance(self.cast, pd.DataFrame) else pd.DataFrame(self.cast)
 
     def features(self) -> list[dict[str, Any]]:
         """Per record, its input columns and values. A model that names no inputs gets

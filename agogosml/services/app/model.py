@@ -9,7 +9,9 @@ index of the highest one; anything 1-D is the prediction alone.
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -21,9 +23,20 @@ from mlflow.tracking import MlflowClient
 from agogosml.envelope import ModelRef
 from agogosml.errors import ConfigurationError, ModelInputError
 from agogosml.services.app.features import ModelInput
+from agogosml.services.app.onnx import (
+    ONNX_ARTIFACT,
+    ONNX_TAG,
+    PARITY,
+    PARITY_ATOL,
+    NotRepresentable,
+    OnnxModel,
+)
 from agogosml.services.app.signature import MISSING, Signature, signature_of, zero_value
 
 log = logging.getLogger(__name__)
+
+RUN_ID_TAG = "agogosml.run_id"
+"""The model loop's tag naming a version's run (agogosml.modelloop.tracking)."""
 
 INPUT_ERRORS = (MlflowException, ValueError, TypeError, KeyError)
 MAX_REASON_CHARS = 500
@@ -56,6 +69,9 @@ class LoadedModel:
     outputs: tuple[Output, ...] | None = None
     """What scoring returns, learnt by scoring the model's input example at load; None
     when that failed, and then the model is not ready to serve."""
+    onnx: OnnxModel | None = None
+    """The version's ONNX graph, when its registration recorded parity with the pyfunc:
+    what the pipeline path (`score_input`) scores with. See agogosml.services.app.onnx."""
 
     @property
     def input_columns(self) -> tuple[str, ...] | None:
@@ -70,12 +86,31 @@ class LoadedModel:
             return ModelInput(pd.DataFrame.from_records(records), None, len(records))
         columns = {name: [record.get(name, MISSING) for record in records]
                    for name in self.signature.names}
-        cast = self.signature.cast(columns, len(records))
+        cast = self.signature.cast_columns(columns, len(records))
         if cast.kept is None:
-            return ModelInput(cast.frame, columns, len(records))
+            return ModelInput(cast.columns, columns, len(records))
         kept_columns = {name: [values[row] for row in cast.kept]
                         for name, values in columns.items()}
-        return ModelInput(cast.frame, kept_columns, len(cast.kept), cast.kept, cast.refused)
+        return ModelInput(cast.columns, kept_columns, len(cast.kept), cast.kept, cast.refused)
+
+    def score_input(self, inputs: ModelInput) -> Scores:
+        """The pipeline path's scoring: through the ONNX graph when the version has one
+        with parity (from the cast columns, no frame), else the pyfunc on the frame."""
+        if self.onnx is None or isinstance(inputs.cast, pd.DataFrame):
+            return self.score(inputs.frame)
+        try:
+            probabilities = self.onnx.probabilities_of(inputs.cast)
+        except NotRepresentable:
+            return self.score(inputs.frame)
+        except Exception as error:  # onnxruntime's errors have no common base
+            raise ModelInputError(f"model error: {type(error).__name__}: {reason(error)}") \
+                from None
+        if probabilities.ndim != 2 or len(probabilities) != inputs.records:
+            raise ModelInputError(f"model error: {len(probabilities)} predictions "
+                                  f"for {inputs.records} records")
+        names = [str(i) for i in range(probabilities.shape[1])]
+        return Scores(probabilities.argmax(axis=1).tolist(),
+                      [dict(zip(names, row, strict=True)) for row in probabilities.tolist()])
 
     def frame(self, columns: dict[str, list[Any]], rows: int) -> pd.DataFrame:
         """A whole request's columns cast to the signature; any record that does not fit
@@ -139,9 +174,44 @@ def load_model(model_uri: str) -> LoadedModel:
     model = LoadedModel(ref=ref, pyfunc=pyfunc,
                         signature=signature_of(pyfunc.metadata.get_input_schema()))
     outputs = _learn_outputs(model)
+    onnx = _onnx_of(model, model_uri) if outputs is not None else None
     log.info("model loaded", extra={"model": ref.name, "version": ref.version,
-                                    "ready": outputs is not None})
-    return replace(model, outputs=outputs)
+                                    "ready": outputs is not None, "onnx": onnx is not None})
+    return replace(model, outputs=outputs, onnx=onnx)
+
+
+def _onnx_of(model: LoadedModel, model_uri: str) -> OnnxModel | None:
+    """The version's ONNX graph, when its tag records parity, and when it scores the
+    input example as the pyfunc does; None otherwise (the pyfunc serves)."""
+    if not model_uri.startswith("models:/") or model.signature is None:
+        return None
+    try:
+        client = MlflowClient()
+        version = client.get_model_version(model.ref.name, model.ref.version)
+        if version.tags.get(ONNX_TAG) != PARITY:
+            return None
+        run_id = version.tags.get(RUN_ID_TAG) or version.run_id
+        with tempfile.TemporaryDirectory() as directory:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=ONNX_ARTIFACT, dst_path=directory)
+            onnx = OnnxModel.from_bytes(Path(path).read_bytes())
+        example = _example(model)
+        records = [{str(key): value for key, value in row.items()}
+                   for row in example.to_dict("records")]
+        expected = model.score(example)
+        got = replace(model, onnx=onnx).score_input(model.inputs(records))
+    except Exception as error:  # MLflow, onnxruntime: the pyfunc serves whatever failed
+        log.warning("the ONNX graph is not used", extra={
+            "model": model.ref.name, "version": model.ref.version,
+            "error": f"{type(error).__name__}: {reason(error)}"})
+        return None
+    if got.predictions != expected.predictions or any(
+            abs(got_row[name] - row[name]) > PARITY_ATOL
+            for got_row, row in zip(got.scores, expected.scores, strict=True) for name in row):
+        log.warning("the ONNX graph is not used: it scores the input example differently",
+                    extra={"model": model.ref.name, "version": model.ref.version})
+        return None
+    return onnx
 
 
 def _learn_outputs(model: LoadedModel) -> tuple[Output, ...] | None:

@@ -96,7 +96,7 @@ class Scorer:
         started = clock()
         try:
             inputs, chunk, refused = _fitting(model, list(enumerate(events)))
-            scores = model.score(inputs.frame) if chunk else None
+            scores = model.score_input(inputs) if chunk else None
         except ModelInputError:
             return None
         finally:
@@ -125,7 +125,7 @@ def _bisect(model: LoadedModel, events: list[Event]) -> BatchResult:
         if not chunk:
             continue
         try:
-            scores = model.score(inputs.frame)
+            scores = model.score_input(inputs)
         except ModelInputError as error:
             if len(chunk) == 1:
                 rejected = _by_index(rejected, [Refusal(chunk[0][0], chunk[0][1].id,

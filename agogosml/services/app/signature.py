@@ -67,6 +67,15 @@ class Cast:
         return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
+@dataclass(frozen=True, slots=True)
+class CastColumns:
+    """As Cast, with the kept records' columns instead of a frame."""
+
+    columns: dict[str, Any]
+    kept: list[int] | None
+    refused: dict[int, str] = field(default_factory=dict)
+
+
 Converted = tuple[Any, dict[int, str]]
 """A column's values as the model takes them, and the problems by row."""
 
@@ -85,6 +94,12 @@ class Signature:
     def cast(self, values: dict[str, list[Any]], rows: int) -> Cast:
         """`values` holds each signature column's value per record (MISSING where a record
         lacks it); it may miss a column altogether."""
+        cast = self.cast_columns(values, rows)
+        return Cast(pd.DataFrame(cast.columns), cast.kept, cast.refused)
+
+    def cast_columns(self, values: dict[str, list[Any]], rows: int) -> CastColumns:
+        """As `cast`, with the columns of the records that fit as they are (numpy arrays
+        or lists), without building a frame."""
         converted: dict[str, Any] = {}
         refused: dict[int, list[str]] = {}
         for column in self.columns:
@@ -96,10 +111,10 @@ class Signature:
             for row, problem in problems.items():
                 refused.setdefault(row, []).append(problem)
         if not refused:
-            return Cast(pd.DataFrame(converted), None)
+            return CastColumns(converted, None)
         kept = [row for row in range(rows) if row not in refused]
-        frame = pd.DataFrame({name: _take(data, kept) for name, data in converted.items()})
-        return Cast(frame, kept, {row: "; ".join(problems[:2]) for row, problems
+        return CastColumns({name: _take(data, kept) for name, data in converted.items()},
+                           kept, {row: "; ".join(problems[:2]) for row, problems
                                   in refused.items()})
 
 
