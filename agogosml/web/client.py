@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 import time
 from typing import Any
 
@@ -20,6 +22,18 @@ from agogosml.errors import (
 from agogosml.web.auth import bearer_header
 
 JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _fail_fast_without_sniffio() -> None:
+    """httpcore runs `import sniffio` several times per request, and sniffio is not among
+    this project's dependencies: each such import that fails searches the whole sys.path
+    again, ~0.3 ms, about 1 ms per request. A None in sys.modules makes the same
+    ImportError immediate; an installed sniffio is left alone."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+_fail_fast_without_sniffio()
 
 
 class BatchClient:
