@@ -5,6 +5,9 @@ whole ensemble) on the holdout stored with its run, and the current champion
 (`models:/<name>@champion`, if any) on the very same rows. The champion may have been
 trained on some of those rows when the data set changed since; that favours the champion,
 so the gate errs on the side of keeping it.
+One check, `onnx_parity`, is informational and always passes: whether the ONNX graph
+logged with the run scores the holdout as the pyfunc does, so that the app may serve it
+(agogosml.modelloop.onnx_export); its reason says which path will serve and why.
 The report is logged with the candidate's run (`gate/report.json`, tag `agogosml.gate`).
 
 With it goes `gate/holdout_scores.json`: the candidate's metrics, keyed by a digest of the

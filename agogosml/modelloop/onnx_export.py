@@ -175,5 +175,11 @@ def outcome_for_registration(run_id: str) -> str:
 
 
 def _reason(error: BaseException) -> str:
-    text = (str(error).strip().splitlines() or [""])[0]
-    return f"{type(error).__name__}: {text}"[:MAX_REASON_CHARS]
+    """The error's type and first line, and its cause's: skl2onnx wraps the real reason (a
+    protobuf type error, say) in a message that prints the node's attributes."""
+    def line(e: BaseException) -> str:
+        return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:160]}"
+
+    cause = error.__cause__ or error.__context__
+    text = line(error) if cause is None else f"{line(error)} (cause: {line(cause)})"
+    return text[:MAX_REASON_CHARS]

@@ -12,6 +12,10 @@ challenger alias is removed (that version is the champion now).
 `rollback`: champion → previous, rolled_back → the demoted champion, and `previous` is
 removed: a second rollback in a row refuses instead of flipping between two versions.
 
+Every new version is tagged `agogosml.onnx` with its run's ONNX outcome ("parity", or
+"failed: <reason>"; see agogosml.modelloop.onnx_export): the app scores the pipeline path
+through the graph only for "parity". It never stops a registration.
+
 With a lineage index configured, registering records the new version in it (see
 agogosml.modelloop.lineage); a version that cannot be recorded is deleted again.
 

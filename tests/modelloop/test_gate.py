@@ -99,6 +99,9 @@ def test_tree_models_are_logged_loaded_and_pass_the_gate(
     trained = train(trees, TrainConfig(demo_csv, estimator=estimator, params=params))
     report = evaluate(trees, trained.run_id)
     assert report.passed, report.summary()
+    onnx = next(check for check in report.checks if check.name == "onnx_parity")
+    assert onnx.passed, "informational: whatever the graph's outcome"
+    assert onnx.reason.startswith("ONNX "), onnx.reason
 
 
 def test_a_canned_example_the_model_cannot_read_fails_with_the_reason(

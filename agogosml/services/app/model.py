@@ -200,14 +200,15 @@ def _onnx_of(model: LoadedModel, model_uri: str) -> OnnxModel | None:
                    for row in example.to_dict("records")]
         expected = model.score(example)
         got = replace(model, onnx=onnx).score_input(model.inputs(records))
+        same = got.predictions == expected.predictions and all(
+            abs(got_row[name] - row[name]) <= PARITY_ATOL
+            for got_row, row in zip(got.scores, expected.scores, strict=True) for name in row)
     except Exception as error:  # MLflow, onnxruntime: the pyfunc serves whatever failed
         log.warning("the ONNX graph is not used", extra={
             "model": model.ref.name, "version": model.ref.version,
             "error": f"{type(error).__name__}: {reason(error)}"})
         return None
-    if got.predictions != expected.predictions or any(
-            abs(got_row[name] - row[name]) > PARITY_ATOL
-            for got_row, row in zip(got.scores, expected.scores, strict=True) for name in row):
+    if not same:
         log.warning("the ONNX graph is not used: it scores the input example differently",
                     extra={"model": model.ref.name, "version": model.ref.version})
         return None
