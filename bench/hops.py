@@ -192,7 +192,9 @@ def records(size: int, start: int) -> list[SourceRecord]:
 
 
 async def round_trips(app_url: str, size: int, max_size: int, repeats: int,
-                      workdir: Path) -> list[float]:
+                      pids: Sequence[int]) -> tuple[list[float], float]:
+    """The wall time of each round trip, and the CPU time all of them cost the reader and
+    the processes `pids` together."""
     source = OnDemandSource()
     backoff = Backoff(initial_s=0.01, max_s=0.05)
     reader = InputReader(
@@ -203,18 +205,18 @@ async def round_trips(app_url: str, size: int, max_size: int, repeats: int,
         backoff=backoff, progress=ProgressWatch(600, 600))
     await reader.start()
     seconds: list[float] = []
-    offset = 0
+    batches = [records(size, start) for start in range(0, size * repeats, size)]
+    cpu = time.process_time() + sum(map(cpu_seconds, pids))
     try:
-        for _ in range(repeats):
-            batch = records(size, offset)
-            offset += size
+        for batch in batches:
             started = time.perf_counter()
             source.offer(batch)
             await asyncio.wait_for(source.committed.wait(), 30)
             seconds.append(time.perf_counter() - started)
+        cpu = time.process_time() + sum(map(cpu_seconds, pids)) - cpu
     finally:
         await reader.stop()
-    return seconds
+    return seconds, cpu
 
 
 def repeats_for(size: int) -> int:
@@ -230,18 +232,15 @@ def cpu_seconds(pid: int) -> float:
 def worker(sizes: Sequence[int], max_size: int | None, profile: bool) -> dict[str, Any]:
     """Per batch size, the round trips' wall times and the CPU time one round trip costs
     the three services together."""
-    workdir = Path(tempfile.mkdtemp(prefix="hops-"))
     results: dict[str, Any] = {}
     with serving("writer") as (writer_url, writer), serving("app", writer_url) as (app_url, app):
         for size in sizes:
-            asyncio.run(round_trips(app_url, size, max_size or size, 20, workdir))  # warm
+            asyncio.run(round_trips(app_url, size, max_size or size, 20, ()))  # warm up
             profiler = cProfile.Profile() if profile else None
             if profiler is not None:
                 profiler.enable()
-            before = time.process_time() + cpu_seconds(app) + cpu_seconds(writer)
-            wall = asyncio.run(round_trips(app_url, size, max_size or size, repeats_for(size),
-                                           workdir))
-            cpu = time.process_time() + cpu_seconds(app) + cpu_seconds(writer) - before
+            wall, cpu = asyncio.run(round_trips(app_url, size, max_size or size,
+                                                repeats_for(size), (app, writer)))
             results[str(size)] = {"wall": wall, "cpu": cpu / len(wall)}
             if profiler is not None:
                 profiler.disable()

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-import httpx
+import httpcore
 from pydantic import SecretStr
 
 from agogosml.envelope import dumps, loads
@@ -22,6 +22,11 @@ from agogosml.errors import (
 from agogosml.web.auth import bearer_header
 
 JSON_HEADERS = {"content-type": "application/json"}
+
+TRANSPORT_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+                    httpcore.UnsupportedProtocol, httpcore.ProxyError)
+"""What httpcore raises when the receiver cannot be reached or answers no HTTP; httpx
+raised them as the httpx.HTTPError subclasses of the same names."""
 
 
 def _fail_fast_without_sniffio() -> None:
@@ -48,21 +53,29 @@ class BatchClient:
 
     Connections are renewed every `max_connection_age_s`: behind a Kubernetes Service,
     kept-alive connections would otherwise stay on the old pods after a blue/green switch.
+
+    Requests go through httpcore's connection pool, which httpx is built on: httpx's own
+    layer (its request and response models, cookies, redirects, auth) cost a reader or
+    app ~0.4 ms of CPU per request, as much as the HTTP exchange itself, and none of it
+    is used here. Kept-alive connections are reused as with httpx (at most 8 idle, each
+    for 5 s).
     """
 
     def __init__(self, url: str, timeout_s: float, max_connection_age_s: float = 30.0,
                  token: SecretStr | None = None) -> None:
         self.url = url
         self._headers = {**JSON_HEADERS, **bearer_header(token)}
+        self._encoded_headers = _encoded(self._headers)
         self.timeout_s = timeout_s
+        self._extensions = _timeouts(timeout_s)
         self.max_connection_age_s = max_connection_age_s
         self.client = self._new_client()
         self._born = time.monotonic()
         self._retired: set[asyncio.Task[None]] = set()
 
-    def _new_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self.timeout_s,
-                                 limits=httpx.Limits(max_keepalive_connections=8))
+    def _new_client(self) -> httpcore.AsyncConnectionPool:
+        return httpcore.AsyncConnectionPool(max_connections=100, max_keepalive_connections=8,
+                                            keepalive_expiry=5.0)
 
     def _renew_if_old(self) -> None:
         if time.monotonic() - self._born < self.max_connection_age_s:
@@ -80,33 +93,36 @@ class BatchClient:
         """POST a body already encoded as JSON; return the decoded answer."""
         self._renew_if_old()
         try:
-            response = await self.client.post(self.url, content=body,
-                                              headers={**self._headers, **(headers or {})})
-        except httpx.HTTPError as error:
+            response = await self.client.request(
+                "POST", self.url, content=body, extensions=self._extensions,
+                headers=self._encoded_headers if not headers
+                else _encoded({**self._headers, **headers}))
+        except TRANSPORT_ERRORS as error:
             raise DownstreamError(f"{self.url} unreachable: {type(error).__name__}") from error
-        if response.status_code == 500:
+        status = response.status
+        if status == 500:
             raise BatchFailedError(f"{self.url} failed on the batch (500)")
-        if response.status_code in (401, 403):
+        if status in (401, 403):
             raise CredentialsRefusedError(f"{self.url} refused this service's token "
-                                          f"({response.status_code}): check the pipeline token")
-        if response.status_code >= 500 or response.status_code == 429:
-            raise DownstreamError(f"{self.url} answered {response.status_code}")
-        if response.status_code == 413:
+                                          f"({status}): check the pipeline token")
+        if status >= 500 or status == 429:
+            raise DownstreamError(f"{self.url} answered {status}")
+        if status == 413:
             raise PayloadTooLargeError(_detail(response))
-        if response.status_code >= 400:
+        if status >= 400:
             raise BadRequestError(_detail(response))
         try:
             return loads(response.content) if response.content else None
         except ValueError:
-            raise BatchFailedError(f"{self.url} answered {response.status_code} with a body "
+            raise BatchFailedError(f"{self.url} answered {status} with a body "
                                    "that is not JSON") from None
 
     async def is_reachable(self, url: str) -> bool:
         try:
-            response = await self.client.get(url, timeout=2.0)
-        except httpx.HTTPError:
+            response = await self.client.request("GET", url, extensions=_timeouts(2.0))
+        except TRANSPORT_ERRORS:
             return False
-        return response.status_code == 200
+        return response.status == 200
 
     async def aclose(self) -> None:
         for task in self._retired:
@@ -114,18 +130,27 @@ class BatchClient:
         await self.client.aclose()
 
 
-async def _close_later(client: httpx.AsyncClient, delay_s: float) -> None:
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
+
+
+def _timeouts(seconds: float) -> dict[str, Any]:
+    return {"timeout": {"connect": seconds, "read": seconds, "write": seconds,
+                        "pool": seconds}}
+
+
+async def _close_later(client: httpcore.AsyncConnectionPool, delay_s: float) -> None:
     try:
         await asyncio.sleep(delay_s)  # grace for requests in flight on the retired client
     finally:
         await client.aclose()
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: httpcore.Response) -> str:
     try:
         body = loads(response.content)
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(message := body.get("error"), str):
         return message
-    return f"rejected with {response.status_code}"
+    return f"rejected with {response.status}"
