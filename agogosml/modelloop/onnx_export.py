@@ -48,14 +48,46 @@ CHECK_NAME = "onnx_parity"
 def _tensor_types() -> dict[str, Any]:
     from skl2onnx.common.data_types import (
         BooleanTensorType,
+        DoubleTensorType,
         FloatTensorType,
         Int64TensorType,
         StringTensorType,
     )
 
-    return {"double": FloatTensorType, "float": FloatTensorType, "long": Int64TensorType,
+    return {"double": DoubleTensorType, "float": FloatTensorType, "long": Int64TensorType,
             "integer": Int64TensorType, "boolean": BooleanTensorType,
             "string": StringTensorType}
+
+
+def _register_double_imputer() -> None:
+    """skl2onnx turns SimpleImputer into ONNX's Imputer, which onnxruntime runs on float32
+    only; a numeric imputer is here `Where(IsNaN(x), statistics, x)` in the input's own
+    type, so that a pipeline on doubles computes in doubles (a linear model's graph then
+    matches scikit-learn to ~1e-16). Other imputers keep skl2onnx's converter."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.algebra.onnx_ops import OnnxIsNaN, OnnxWhere
+    from skl2onnx.common.data_types import guess_numpy_type
+    from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
+    from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
+    from sklearn.impute import SimpleImputer
+
+    def converter(scope: Any, operator: Any, container: Any) -> None:
+        imputer = operator.raw_operator
+        source = operator.inputs[0]
+        dtype = guess_numpy_type(source.type)
+        missing = imputer.missing_values
+        numeric_nan = isinstance(missing, float) and np.isnan(missing)
+        if dtype not in (np.float32, np.float64) or not numeric_nan:
+            convert_sklearn_imputer(scope, operator, container)
+            return
+        opset = container.target_opset
+        OnnxWhere(OnnxIsNaN(source, op_version=opset), imputer.statistics_.astype(dtype),
+                  source, op_version=opset, output_names=operator.outputs[:1]
+                  ).add_to(scope, container)
+
+    update_registered_converter(SimpleImputer, "SklearnSimpleImputer",
+                                calculate_sklearn_imputer_output_shapes, converter,
+                                overwrite=True)
 
 
 def convert(pipeline: Any, signature: Signature) -> bytes:
@@ -69,6 +101,7 @@ def convert(pipeline: Any, signature: Signature) -> bytes:
     try:
         from skl2onnx import convert_sklearn
 
+        _register_double_imputer()
         options = {id(pipeline.steps[-1][1]): {"zipmap": False}} \
             if hasattr(pipeline, "steps") else {}
         graph = convert_sklearn(pipeline, initial_types=initial, options=options)

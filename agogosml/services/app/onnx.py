@@ -8,9 +8,10 @@ the gate, or at registration without one), and records the outcome as the model 
 tag `agogosml.onnx`: "parity", or "failed: <reason>". Only a version tagged
 "parity" is scored here; any other is scored with its MLflow pyfunc, as before.
 
-The graph takes one input per column, named as the column, shaped (rows, 1): a double or
-float column as float32, a long or integer column as int64, a boolean as bool and a string
-as string. Its outputs are the label and the class probabilities (no ZipMap).
+The graph takes one input per column, named as the column, shaped (rows, 1): a double
+column as float64, a float column as float32, a long or integer column as int64, a
+boolean as bool and a string as string. Its outputs are the label and the class
+probabilities (no ZipMap).
 
 Schema enforcement on this path. The records have been through signature.py first, as on
 the pyfunc path; what differs is only what happens after it.
@@ -21,17 +22,19 @@ the pyfunc path; what differs is only what happens after it.
   a long, a long beyond 64 bits, a float beyond float32, a non-boolean for a boolean are
   refused); a string column holds strings or null. Fields that are not model inputs are
   never read.
-- Then, here: each cast column becomes the graph input's element type. Doubles become
-  float32, as skl2onnx's graph computes in float32 throughout: precision beyond 7
-  significant digits is not kept (the gate's parity check shows that this leaves the
-  outputs on the holdout within 1e-5; it is evidence for data like the holdout, not a
-  proof for every record), and a batch holding a double beyond float32's range is
-  scored through the pyfunc instead. Longs and integers become int64, booleans bool. A
-  null string becomes a value no fitted category equals, so one-hot encoding treats it
-  as an unknown category, as the pipeline treats None; a null double is NaN, which the
-  graph's imputer fills as the pipeline's does. onnxruntime refuses inputs of the wrong
-  type or shape; any error of the graph fails the batch, and bisection then isolates
-  the records it fails on, as with the pyfunc.
+- Then, here: each cast column becomes the graph input's element type: a double column
+  float64, a float column float32, longs and integers int64, booleans bool. The graph
+  computes in float64 where its converters can (the imputer, the scaler, a linear model:
+  the demo's graph matches scikit-learn to ~1e-16); a tree ensemble computes in float32,
+  which moves values across split thresholds, so such graphs mostly fail the parity check
+  and are not served. For a graph that takes float32, a batch holding a double beyond
+  float32's range is scored through the pyfunc instead. A null string becomes a value no
+  fitted category equals, so one-hot encoding treats it as an unknown category, as the
+  pipeline treats None; a null double is NaN, which the graph's imputer fills as the
+  pipeline's does. onnxruntime refuses inputs of the wrong type or shape; any error of
+  the graph fails the batch, and bisection then isolates the records it fails on, as
+  with the pyfunc. Parity is checked on the holdout (and on the input example when the
+  app loads the graph): evidence for records like those, not a proof for every record.
 - Skipped, of what the pyfunc path does after casting: MLflow's `_enforce_schema` on the
   frame (column selection and order, its dtype checks and conversions, required columns
   present: all already guaranteed by the casting above), MLflow's params handling, and

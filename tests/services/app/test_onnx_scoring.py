@@ -14,13 +14,19 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+import pandas as pd
 import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
 from agogosml.demo.data import FEATURES, events
 from agogosml.envelope import Event
+from agogosml.modelloop.onnx_export import convert
 from agogosml.services.app.model import LoadedModel, load_model
-from agogosml.services.app.onnx import PARITY_ATOL, OnnxModel
+from agogosml.services.app.onnx import PARITY_ATOL, NotRepresentable, OnnxModel
 from agogosml.services.app.scoring import Scorer
+from agogosml.services.app.signature import Column, Signature
 from tests.conftest import Registry
 from tests.servers import PIPELINE_AUTH
 from tests.services.app.harness import app_behind_writer
@@ -117,8 +123,19 @@ def test_bisection_still_isolates_a_record_the_graph_fails_on(demo: LoadedModel)
                 [e.scores for e in result.scored], pyfunc.scores)
 
 
-def test_a_double_beyond_float32_is_scored_through_the_pyfunc(demo: LoadedModel) -> None:
-    records = [*RECORDS[:3], dict(RECORDS[3], amount=1e300)]
+def test_extreme_doubles_score_as_the_pyfunc_does(demo: LoadedModel) -> None:
+    records = [*RECORDS[:3], dict(RECORDS[3], amount=1e300), dict(RECORDS[4], amount=-1e-300)]
     got = demo.score_input(demo.inputs(records))
     want = replace(demo, onnx=None).score_input(demo.inputs(records))
-    assert got == want
+    assert_same(got.predictions, want.predictions, got.scores, want.scores)
+
+
+def test_a_float32_graph_leaves_a_batch_it_cannot_hold_to_the_pyfunc() -> None:
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    pipeline = Pipeline([("impute", SimpleImputer()), ("classify", LogisticRegression())])
+    pipeline.fit(frame, [0, 0, 1, 1])
+    graph = OnnxModel.from_bytes(convert(pipeline, Signature((Column("x", "float"),))))
+    assert graph.inputs == (("x", "tensor(float)"),)
+    assert graph.probabilities_of({"x": np.array([0.5, math.nan])}).shape == (2, 2)
+    with pytest.raises(NotRepresentable, match="input 'x'"):
+        graph.feed({"x": np.array([1.0, 1e300])})
