@@ -8,7 +8,8 @@ encoding, both hops, the writer's checks and the answers back.
 
     python -m bench.hops                      # this tree
     python -m bench.hops --baseline DIR       # and DIR's agogosml (e.g. `git archive` of
-                                              # an older commit), interleaved, same run
+                                              # an older commit), interleaved, same run;
+                                              # repeatable, each named by its folder
     python -m bench.hops --profile 500        # cProfile of this tree at one batch size
 
 Every measurement runs in a fresh child process; trees alternate, so a busy machine
@@ -268,7 +269,8 @@ def ms(values: list[float], quantile: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, help="a tree holding an older agogosml")
+    parser.add_argument("--baseline", type=Path, action="append", default=[],
+                        help="a tree holding an older agogosml (repeatable)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--max-size", type=int,
@@ -284,8 +286,7 @@ def main() -> None:
         print(orjson.dumps(found).decode())
         return
     here = Path(__file__).resolve().parent.parent
-    trees = {"this tree": here} | ({"baseline": args.baseline.resolve()} if args.baseline
-                                   else {})
+    trees = {"this tree": here} | {tree.name: tree.resolve() for tree in args.baseline}
     samples: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):
@@ -296,13 +297,13 @@ def main() -> None:
     print(f"round trip reader -> app -> writer -> commit; {args.rounds} rounds, reader "
           f"batch_max_size {args.max_size or 'the batch size'}; CPU: the three processes' "
           "per round trip, median of the rounds")
-    print(f"{'batch size':>10} {'tree':>10} {'median ms':>9} {'p90 ms':>7} {'CPU ms':>7} "
+    print(f"{'batch size':>10} {'tree':>12} {'median ms':>9} {'p90 ms':>7} {'CPU ms':>7} "
           f"{'CPU µs/event':>12}")
     for size in map(str, sizes):
         for name in trees:
             values = samples[(name, size)]
             spent = statistics.median(cpu[(name, size)])
-            print(f"{size:>10} {name:>10} {ms(values, 0.5):>9} {ms(values, 0.9)} "
+            print(f"{size:>10} {name:>12} {ms(values, 0.5):>9} {ms(values, 0.9)} "
                   f"{spent * 1000:7.2f} {spent / int(size) * 1e6:12.1f}")
 
 
