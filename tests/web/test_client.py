@@ -121,3 +121,34 @@ async def test_connections_are_renewed_past_their_age(server: tuple[str, Seen]) 
     finally:
         await client.aclose()
     assert len(seen.client_ports) == 3, "a new connection for each request at age 0"
+
+
+async def test_with_a_proxy_in_the_environment_httpx_follows_it(
+        server: tuple[str, Seen], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy the environment names is honoured as before (httpx reads it): here one that
+    does not exist, bypassed for loopback by NO_PROXY, so requests still arrive."""
+    url, seen = server
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    client = BatchClient(f"{url}/answer/200", 5.0, token=PIPELINE_TOKEN)
+    failing = BatchClient(f"{url}/answer/413", 5.0)
+    try:
+        assert await client.post({"events": [2]}) == {"echo": {"events": [2]}}
+        assert await client.post_encoded(b'{"events":[]}', {"x-extra": "yes"}) \
+            == {"echo": {"events": []}}
+        assert await client.is_reachable(f"{url}/healthz")
+        with pytest.raises(PayloadTooLargeError, match="told to answer 413"):
+            await failing.post({"events": []})
+    finally:
+        await client.aclose()
+        await failing.aclose()
+    assert seen.headers[0]["authorization"] == PIPELINE_AUTH["authorization"]
+    assert seen.headers[1]["x-extra"] == "yes"
+
+    monkeypatch.setenv("NO_PROXY", "")
+    proxied = BatchClient(f"{url}/answer/200", 1.0)
+    try:
+        with pytest.raises(DownstreamError, match="unreachable"):
+            await proxied.post({"events": []})
+    finally:
+        await proxied.aclose()
