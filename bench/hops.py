@@ -14,6 +14,16 @@ encoding, both hops, the writer's checks and the answers back.
 
 Every measurement runs in a fresh child process; trees alternate, so a busy machine
 weighs on both alike. Medians, with the 90th percentile.
+
+Measured on 2 shared cores (5 rounds; before: the tree at ada5bdc, with adaptive batching
+but none of the hop changes), median / p90 ms and CPU ms per round trip:
+
+    batch 1:    5.96 / 7.69, CPU 7.09  ->  4.25 / 5.79, CPU 5.63
+    batch 17:   6.84 / 8.66, CPU 7.40  ->  5.18 / 6.91, CPU 6.21
+    batch 500: 23.49 / 30.04, CPU 29.29 -> 22.40 / 28.90, CPU 25.73
+
+Per request, a client (with a stub server in its process): httpx ~1.0-1.2 ms of CPU,
+~0.6-0.75 ms once a missing sniffio fails fast, httpcore's pool ~0.45 ms.
 """
 
 from __future__ import annotations
