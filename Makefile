@@ -84,6 +84,8 @@ test-fast: install lint ## lint, then the tests that need no broker, MLflow mode
 bench: install kafka ## pipeline vs raw Kafka, scoring rows/s, the monitor (store, drift, ingest), PII recognizers, lineage lookups, forgetting a subject with sharded training
 	$(BIN)/python -m bench.pipeline  # also runs bench.scoring on its model (--quick: short runs)
 	$(BIN)/python -m bench.casting
+	$(BIN)/python -m bench.onnx_scoring
+	$(BIN)/python -m bench.hops
 	$(BIN)/python -m bench.store
 	$(BIN)/python -m bench.drift
 	$(BIN)/python -m bench.monitor
