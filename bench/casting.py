@@ -6,7 +6,8 @@ the model's input (agogosml.services.app.model.LoadedModel.inputs) three ways:
 
 - before: each input column gathered from the records and put straight into a DataFrame,
   as the app built its input before casting;
-- cast: the same columns cast to the signature (signature.py), which the app does now;
+- cast: the same columns cast to the signature (signature.py) and made a DataFrame, as
+  the app does now for the pyfunc (the ONNX path skips the frame: bench.onnx_scoring);
 - predict: the demo model's own predict on the resulting frame, the work the cast precedes.
 
 Figures are medians of repeated runs, in microseconds per batch, by process CPU time.
@@ -16,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from agogosml.demo.data import FEATURES, events
+from bench.demo_model import demo_model
 
 
 def timed(work: Callable[[], Any], repeats: int) -> float:
@@ -41,18 +41,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
 
-    import mlflow
-
-    from agogosml.demo.train import train_and_register
-    from agogosml.services.app.model import load_model
-
-    with tempfile.TemporaryDirectory() as directory:
-        workdir = Path(directory)
-        tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-        demo = train_and_register(tracking_uri, workdir / "artifacts", rows=5_000)
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        model = load_model(f"models:/{demo.model_name}@champion")
+    model = demo_model()
     assert model.signature is not None
     names = model.signature.names
     print("casting records to the signature, medians of "
@@ -65,7 +54,7 @@ def main() -> None:
         before = timed(lambda: pd.DataFrame(
             {name: [record.get(name) for record in records] for name in names}),  # noqa: B023
             args.repeats)
-        cast = timed(lambda: model.inputs(records), args.repeats)  # noqa: B023
+        cast = timed(lambda: model.inputs(records).frame, args.repeats)  # noqa: B023
         frame = model.inputs(records).frame
         predict = timed(lambda: model.pyfunc.predict(frame), max(20, args.repeats // 10))  # noqa: B023
         added = cast - before

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from agogosml.demo.data import FEATURES, events
+from bench.demo_model import demo_model
 
 SIZES = (1, 17, 500)
 ROUNDS = 5
@@ -33,18 +32,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=300)
     args = parser.parse_args()
 
-    import mlflow
+    from agogosml.services.app.model import LoadedModel
 
-    from agogosml.demo.train import train_and_register
-    from agogosml.services.app.model import LoadedModel, load_model
-
-    with tempfile.TemporaryDirectory() as directory:
-        workdir = Path(directory)
-        tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-        demo = train_and_register(tracking_uri, workdir / "artifacts", rows=5_000)
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        onnx = load_model(f"models:/{demo.model_name}@champion")
+    onnx = demo_model()
     if onnx.onnx is None:
         raise SystemExit("the demo version has no ONNX graph with parity")
     pyfunc = replace(onnx, onnx=None)
