@@ -7,11 +7,12 @@ authentication and the request counter the rollout gate reads.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agogosml.services.app import SCORING_ROUTES, openapi
 from agogosml.services.app.dataplane import DataPlane
@@ -70,19 +71,7 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
     install_error_handlers(app, [("/v2", OIP_STYLE),
                                  *((prefix, MLFLOW_STYLE) for prefix in MLFLOW_PREFIXES)])
 
-    @app.middleware("http")
-    async def count_requests(request: Request,
-                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Scoring requests only, by status; refused credentials are counted apart
-        (agogosml_auth_refused_total), and an unhandled error counts as the 500 it becomes."""
-        try:
-            response = await call_next(request)
-        except Exception:
-            _count_scoring(request, 500, metrics)
-            raise
-        if response.status_code != 401:
-            _count_scoring(request, response.status_code, metrics)
-        return response
+    app.add_middleware(ScoringRequestCounter, metrics=metrics)
 
     # Documents the model loaded at start; a hot swap to other columns leaves it behind.
     record = openapi.record_schema(models.current.signature)
@@ -95,7 +84,34 @@ def create_app(models: ModelHolder, writer: BatchClient, registry: CollectorRegi
     return app
 
 
-def _count_scoring(request: Request, status: int, metrics: AppMetrics) -> None:
-    endpoint = getattr(request.scope.get("route"), "path", None)
-    if endpoint in SCORING_ROUTES:
-        metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
+class ScoringRequestCounter:
+    """Counts scoring requests by route and status (agogosml_app_requests_total), which
+    the rollout gate judges a slot by. Refused credentials are counted apart
+    (agogosml_auth_refused_total), and an unhandled error counts as the 500 it becomes.
+
+    Plain ASGI rather than `@app.middleware("http")`, whose machinery (a task and a
+    memory stream per request) cost ~16% of the app's CPU per pipeline request."""
+
+    def __init__(self, app: ASGIApp, metrics: AppMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            # The router notes the matched route in the scope it was handed, this one.
+            endpoint = getattr(scope.get("route"), "path", None)
+            if endpoint in SCORING_ROUTES and status != 401:
+                self.metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()

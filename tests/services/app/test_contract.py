@@ -362,3 +362,32 @@ def expected_classes_of(mlflow_registry: Registry, records: list[dict[str, Any]]
     model = load_model(mlflow_registry.model_uri)
     output = model.pyfunc.predict(pd.DataFrame.from_records(records)[COLUMNS])
     return [int(c) for c in np.asarray(output).argmax(axis=1)]
+
+
+def requests_counted(app_url: str, endpoint: str, status: str) -> float:
+    for line in httpx.get(f"{app_url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(f'agogosml_app_requests_total{{endpoint="{endpoint}",'
+                           f'status="{status}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_scoring_requests_are_counted_by_route_and_status_for_the_rollout_gate(
+        app_url: str) -> None:
+    """What the gate judges a slot by: scoring routes only, by status; a refused token is
+    counted apart, a probe not at all."""
+    before = {(endpoint, status): requests_counted(app_url, endpoint, status)
+              for endpoint, status in (("/predict", "200"), ("/predict", "422"),
+                                       ("/v1/batches", "401"), ("/invocations", "200"),
+                                       ("/v2/models/{name}/versions/{version}/infer", "400"))}
+    assert post(f"{app_url}/predict", RECORDS[0]).status_code == 200
+    assert post(f"{app_url}/predict", dict(RECORDS[0], hour=0.5)).status_code == 422
+    assert httpx.post(f"{app_url}/v1/batches", json={"events": []}).status_code == 401
+    assert post(f"{app_url}/invocations", {"dataframe_records": RECORDS}).status_code == 200
+    assert post(f"{app_url}/v2/models/demo/versions/1/infer", {"inputs": []}).status_code == 400
+    httpx.get(f"{app_url}/healthz")
+    after = {key: requests_counted(app_url, *key) for key in before}
+    assert {key: after[key] - before[key] for key in before} == {
+        ("/predict", "200"): 1, ("/predict", "422"): 1, ("/v1/batches", "401"): 0,
+        ("/invocations", "200"): 1, ("/v2/models/{name}/versions/{version}/infer", "400"): 1}
+    assert requests_counted(app_url, "/healthz", "200") == 0
