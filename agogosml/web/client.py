@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import time
 import urllib.request
 from typing import Any
@@ -29,18 +27,6 @@ TRANSPORT_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.P
                     httpcore.UnsupportedProtocol, httpcore.ProxyError, httpx.HTTPError)
 """What httpcore raises when the receiver cannot be reached or answers no HTTP (httpx
 raises the same as httpx.HTTPError subclasses of the same names)."""
-
-
-def _fail_fast_without_sniffio() -> None:
-    """httpcore runs `import sniffio` several times per request, and sniffio is not among
-    this project's dependencies: each such import that fails searches the whole sys.path
-    again, ~0.3 ms, about 1 ms per request. A None in sys.modules makes the same
-    ImportError immediate; an installed sniffio is left alone."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-_fail_fast_without_sniffio()
 
 
 class BatchClient:

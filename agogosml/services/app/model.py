@@ -173,16 +173,18 @@ def load_model(model_uri: str) -> LoadedModel:
         raise ConfigurationError(f"cannot load model {model_uri}: {reason(error)}") from None
     model = LoadedModel(ref=ref, pyfunc=pyfunc,
                         signature=signature_of(pyfunc.metadata.get_input_schema()))
-    outputs = _learn_outputs(model)
-    onnx = _onnx_of(model, model_uri) if outputs is not None else None
+    scored = _score_example(model)
+    outputs = None if scored is None else _outputs_of(scored[1])
+    onnx = None if scored is None else _onnx_of(model, model_uri, *scored)
     log.info("model loaded", extra={"model": ref.name, "version": ref.version,
                                     "ready": outputs is not None, "onnx": onnx is not None})
     return replace(model, outputs=outputs, onnx=onnx)
 
 
-def _onnx_of(model: LoadedModel, model_uri: str) -> OnnxModel | None:
+def _onnx_of(model: LoadedModel, model_uri: str, example: pd.DataFrame,
+             expected: Scores) -> OnnxModel | None:
     """The version's ONNX graph, when its tag records parity, and when it scores the
-    input example as the pyfunc does; None otherwise (the pyfunc serves)."""
+    input example as the pyfunc did (`expected`); None otherwise (the pyfunc serves)."""
     if not model_uri.startswith("models:/") or model.signature is None:
         return None
     try:
@@ -195,10 +197,8 @@ def _onnx_of(model: LoadedModel, model_uri: str) -> OnnxModel | None:
             path = mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path=ONNX_ARTIFACT, dst_path=directory)
             onnx = OnnxModel.from_bytes(Path(path).read_bytes())
-        example = _example(model)
         records = [{str(key): value for key, value in row.items()}
                    for row in example.to_dict("records")]
-        expected = model.score(example)
         got = replace(model, onnx=onnx).score_input(model.inputs(records))
         same = got.predictions == expected.predictions and all(
             abs(got_row[name] - row[name]) <= PARITY_ATOL
@@ -215,18 +215,23 @@ def _onnx_of(model: LoadedModel, model_uri: str) -> OnnxModel | None:
     return onnx
 
 
-def _learn_outputs(model: LoadedModel) -> tuple[Output, ...] | None:
-    """The outputs scoring returns, from scoring the model's input example (or, without
-    one, a record of the signature's zero values): the model's first call, made before it
-    takes traffic, is also the proof that it can serve."""
+def _score_example(model: LoadedModel) -> tuple[pd.DataFrame, Scores] | None:
+    """The model's input example (or, without one, a record of the signature's zero
+    values) and its scores; None when the model cannot score it. This first call, made
+    before the model takes traffic, is the proof that it can serve; its outputs are what
+    the model says it returns, and its scores what an ONNX graph must match."""
     try:
         example = _example(model)
-        scores = model.score(example)
+        return example, model.score(example)
     except (ModelInputError, *INPUT_ERRORS) as error:
         log.warning("the model cannot score its input example",
                     extra={"model": model.ref.name, "version": model.ref.version,
                            "error": type(error).__name__})
         return None
+
+
+def _outputs_of(scores: Scores) -> tuple[Output, ...]:
+    """The outputs scoring returns, as the example's scores show them."""
     return (Output(PREDICTION, datatype_of(scores.predictions)),
             *(Output(name, "FP64") for name in (scores.scores[0] if scores.scores else {})))
 

@@ -17,7 +17,7 @@ import orjson
 from agogosml.errors import BadRequestError, ModelInputError
 from agogosml.services.app.model import PREDICTION, LoadedModel, Output, Scores
 from agogosml.services.app.oip import tensors
-from agogosml.services.app.signature import Signature
+from agogosml.services.app.signature import Signature, describe
 
 BINARY_HEADER = "inference-header-content-length"
 
@@ -72,7 +72,7 @@ def read_request(body: bytes, header_length: str | None) -> InferRequest:
     parameters = _parameters(document, "the request")
     content_type = parameters.get("content_type", PANDAS)
     if content_type != PANDAS:
-        raise BadRequestError(f"parameters.content_type {_shown(content_type)} is not "
+        raise BadRequestError(f"parameters.content_type {describe(content_type)} is not "
                               f"supported: this model takes a frame, one tensor per column "
                               f"(content_type '{PANDAS}')")
     inputs = document.get("inputs")
@@ -203,7 +203,7 @@ def _read_input(tensor: Any, number: int, binary: bytes, offset: int
     parameters = _parameters(tensor, where)
     content_type = parameters.get("content_type")
     if content_type is not None and content_type not in INPUT_CONTENT_TYPES:
-        raise BadRequestError(f"{where}: parameters.content_type {_shown(content_type)} is "
+        raise BadRequestError(f"{where}: parameters.content_type {describe(content_type)} is "
                               "not supported (use one of "
                               f"{', '.join(sorted(INPUT_CONTENT_TYPES))})")
     count = shape[0]
@@ -215,7 +215,7 @@ def _read_input(tensor: Any, number: int, binary: bytes, offset: int
     if "data" in tensor:
         raise BadRequestError(f"{where} has both data and binary_data_size")
     if type(size) is not int or size < 0 or offset + size > len(binary):
-        raise BadRequestError(f"{where}: binary_data_size {_shown(size)} runs past the "
+        raise BadRequestError(f"{where}: binary_data_size {describe(size)} runs past the "
                               f"{len(binary)} bytes of binary data")
     values = tensors.from_binary(where, datatype, binary[offset:offset + size], count)
     return name, datatype, values, offset + size
@@ -251,8 +251,3 @@ def _parameters(holder: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(parameters, dict):
         raise BadRequestError(f"{where}: parameters must be an object")
     return parameters
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "..."

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from agogosml.errors import BadRequestError, ModelOutputError
+from agogosml.services.app.signature import describe
 
 INTEGER_RANGES = {
     **{f"INT{bits}": (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) for bits in (8, 16, 32, 64)},
@@ -46,7 +47,7 @@ def from_json(where: str, datatype: str, data: Any, count: int) -> list[Any]:
         raise BadRequestError(f"{where}: its shape needs {count} values, data has {len(values)}")
     for row, value in enumerate(values):
         if not _fits(value, datatype):
-            raise BadRequestError(f"{where}: value {_shown(value)} at position {row} is not "
+            raise BadRequestError(f"{where}: value {describe(value)} at position {row} is not "
                                   f"{datatype}")
     return values
 
@@ -118,11 +119,6 @@ def _fits(value: Any, datatype: str) -> bool:
         return kind is float or kind is int
     low, high = INTEGER_RANGES[datatype]
     return kind is int and low <= value <= high
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def cast_output(name: str, datatype: str, values: list[Any]) -> list[Any]:
