@@ -177,8 +177,8 @@ def explain_failure(data: Any, schema: Any) -> str | None:
     cannot take whatever it is (an infinite number, a list or an object), by column."""
     if not isinstance(data, pd.DataFrame):
         return None
-    for name in data.columns:
-        column = data[name]
+    for position, name in enumerate(data.columns):
+        column = data.iloc[:, position]  # by position: MLflow's parser keeps duplicate names
         if pd.api.types.is_float_dtype(column.dtype):
             infinite = np.flatnonzero(np.isinf(column.to_numpy()))
             if infinite.size:

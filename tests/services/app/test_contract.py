@@ -391,3 +391,34 @@ def test_scoring_requests_are_counted_by_route_and_status_for_the_rollout_gate(
         ("/predict", "200"): 1, ("/predict", "422"): 1, ("/v1/batches", "401"): 0,
         ("/invocations", "200"): 1, ("/v2/models/{name}/versions/{version}/infer", "400"): 1}
     assert requests_counted(app_url, "/healthz", "200") == 0
+
+
+@pytest.mark.parametrize("length", ["²".encode(), "1²".encode(), b"9" * 5_000])
+def test_a_binary_header_length_no_integer_reading_takes_is_a_400(app_url: str,
+                                                                  length: bytes) -> None:
+    """Found by attack: str.isdigit() takes "²" and 5,000 digits, which int() refuses."""
+    response = httpx.post(f"{app_url}/v2/models/demo/infer", content=b"{}",
+                          headers=[*((k.encode(), v.encode()) for k, v in PIPELINE_AUTH.items()),
+                                   (b"inference-header-content-length", length)],
+                          timeout=10)
+    assert response.status_code == 400, response.text
+    assert "Inference-Header-Content-Length" in response.json()["error"]
+
+
+@pytest.mark.parametrize("content_type", [["np"], {"x": 1}])
+def test_an_input_content_type_that_is_not_a_string_is_a_400(app_url: str,
+                                                             content_type: Any) -> None:
+    inputs = [dict(t, parameters={"content_type": content_type}) if t["name"] == "amount"
+              else t for t in _infer_inputs()]
+    response = post(f"{app_url}/v2/models/demo/infer", {"inputs": inputs})
+    assert response.status_code == 400, response.text
+    assert "parameters.content_type" in response.json()["error"]
+
+
+def test_invocations_with_a_column_named_twice_is_a_400(app_url: str) -> None:
+    """Found by attack: MLflow's parser keeps both columns; explaining the model's failure
+    read one name as a column and got a frame."""
+    response = post(f"{app_url}/invocations", {"dataframe_split": {
+        "columns": [*COLUMNS, "amount"], "data": [[RECORDS[0][c] for c in COLUMNS] + [99.0]]}})
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"error_code", "message"}

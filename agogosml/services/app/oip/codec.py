@@ -177,7 +177,10 @@ def output_metadata(outputs: tuple[Output, ...] | None) -> list[dict[str, Any]]:
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if header_length is None:
         return body, b""
-    if not header_length.isdigit() or int(header_length) > len(body):
+    # ASCII digits only, and no more than a byte count can have: str.isdigit() also takes
+    # "²", which int() refuses, and int() refuses strings past 4,300 digits.
+    if not (header_length.isascii() and header_length.isdigit() and len(header_length) <= 20
+            and int(header_length) <= len(body)):
         raise BadRequestError(f"Inference-Header-Content-Length must be a byte count within "
                               f"the body ({len(body)} bytes)")
     size = int(header_length)
@@ -202,7 +205,8 @@ def _read_input(tensor: Any, number: int, binary: bytes, offset: int
         raise BadRequestError(f"{where}: a column has shape [rows] or [rows, 1], not {shape}")
     parameters = _parameters(tensor, where)
     content_type = parameters.get("content_type")
-    if content_type is not None and content_type not in INPUT_CONTENT_TYPES:
+    if content_type is not None and (not isinstance(content_type, str)
+                                     or content_type not in INPUT_CONTENT_TYPES):
         raise BadRequestError(f"{where}: parameters.content_type {describe(content_type)} is "
                               "not supported (use one of "
                               f"{', '.join(sorted(INPUT_CONTENT_TYPES))})")
