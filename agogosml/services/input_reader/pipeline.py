@@ -52,7 +52,7 @@ from agogosml.services.input_reader.progress import ProgressWatch
 from agogosml.services.input_reader.shadow import ShadowMirror
 from agogosml.services.input_reader.transforms import RecordTransform, apply_transforms
 from agogosml.services.input_reader.validation import RecordValidator
-from agogosml.streaming.base import Source, SourceRecord
+from agogosml.streaming.base import PartitionKey, Source, SourceRecord
 from agogosml.web.client import BatchClient
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,8 @@ class InputReader:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._commit_lock = asyncio.Lock()
+        self._uncommitted: dict[PartitionKey, int] = {}
+        self._paused = False
         self._stop_fetching = asyncio.Event()
         self._abandon = asyncio.Event()
         self._lag_refreshed_at = 0.0
@@ -139,6 +141,10 @@ class InputReader:
             if self._tracker.in_flight >= self.policy.max_in_flight:
                 await self._wait_for_slot()
                 continue
+            if self._paused:
+                self.source.resume()
+                self._paused = False
+                self.metrics.paused.set(0)
             records = await self._collect_batch()
             if records:
                 self._start_batch(records)
@@ -192,19 +198,25 @@ class InputReader:
                   exc_info=(type(error), error, error.__traceback__))
 
     async def _wait_for_slot(self) -> None:
-        self.source.pause()
-        self.metrics.paused.set(1)
+        """Wait until fewer than max_in_flight batches are in flight. Not fetching is
+        backpressure enough for a short wait (every source buffers a bounded amount); a
+        wait longer than IDLE_FETCH_TIMEOUT_S pauses the source, because a Kafka consumer
+        must keep fetching to stay in its group. Pausing at every full window instead
+        cost a Kafka consumer a pause, a fetch and a resume per batch."""
         self._slot_freed.clear()
         if self._tracker.in_flight >= self.policy.max_in_flight:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), IDLE_FETCH_TIMEOUT_S)
+        if self._tracker.in_flight < self.policy.max_in_flight:
+            return
+        if not self._paused:
+            self.source.pause()
+            self._paused = True
+            self.metrics.paused.set(1)
         # A fetch while paused returns nothing new but tells the group this consumer lives.
         stray = await self.source.fetch(self.policy.max_size, 0)
         if stray:  # fetched before the pause took effect: still ours to handle
             self._start_batch(stray)
-        if self._tracker.in_flight < self.policy.max_in_flight:
-            self.source.resume()
-            self.metrics.paused.set(0)
 
     async def _collect_batch(self) -> list[SourceRecord]:
         """Up to max_size records, batched adaptively as Kafka's producer does: with no
@@ -323,17 +335,26 @@ class InputReader:
         return refused
 
     async def _finish(self, batch_id: int) -> None:
+        """The batch's slot is freed at once; its offsets join those waiting to be committed.
+        Commits are coalesced: while one is under way, the batches finishing meanwhile
+        wait for it and then go in a single commit, so small batches do not queue one
+        commit round trip each."""
+        for key, offset in self._tracker.finish(batch_id).items():
+            self._uncommitted[key] = max(self._uncommitted.get(key, -1), offset)
+        self.metrics.in_flight.set(self._tracker.in_flight)
+        self._slot_freed.set()
         async with self._commit_lock:
-            committable = self._tracker.finish(batch_id)
-            self.metrics.in_flight.set(self._tracker.in_flight)
-            if not committable:
-                return
+            if not self._uncommitted:
+                return  # committed by a batch that finished later
+            offsets, self._uncommitted = self._uncommitted, {}
             try:
-                await self.source.commit(committable)
+                await self.source.commit(offsets)
                 self.metrics.commits.inc()
                 self.progress.committed()
             except Exception:
                 # The next commit carries these offsets too; until then they may be redelivered.
+                for key, offset in offsets.items():
+                    self._uncommitted[key] = max(self._uncommitted.get(key, -1), offset)
                 self.metrics.commit_failures.inc()
                 log.warning("offset commit failed", exc_info=True)
 

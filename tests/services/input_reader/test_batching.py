@@ -39,6 +39,8 @@ class ReleasedSource:
         self.waiting: asyncio.Queue[SourceRecord] = asyncio.Queue()
         self.commits: list[int] = []
         self.paused = False
+        self.commit_gate: asyncio.Event | None = None
+        """When set, each commit waits for it (a slow broker)."""
         self._next_offset = 0
 
     def release(self, count: int) -> None:
@@ -72,6 +74,8 @@ class ReleasedSource:
 
     async def commit(self, last_done: Mapping[PartitionKey, int]) -> None:
         self.commits.append(last_done[("t", "0")])
+        if self.commit_gate is not None:
+            await self.commit_gate.wait()
 
     def pause(self) -> None:
         self.paused = True
@@ -191,3 +195,25 @@ async def test_the_linger_ends_when_the_last_batch_in_flight_is_acknowledged(
     app.open.set()
     await until(lambda: app.sizes == [1, 2], "the lingering batch, once nothing is in flight")
     await until(lambda: source.commits[-1:] == [2], "every record to be committed")
+
+
+async def test_batches_that_finish_during_a_commit_share_the_next_one(
+        start: Callable[..., Started]) -> None:
+    """Single-record batches: while the first commit waits on the broker, the batches
+    acknowledged meanwhile free their slots at once and go in one commit after it, instead
+    of one commit round trip each."""
+    reader, source, app = start(BatchPolicy(max_size=1, linger_s=0, max_in_flight=8))
+    source.commit_gate = gate = asyncio.Event()
+    await reader.start()
+    try:
+        source.release(1)
+        app.open.set()
+        await until(lambda: source.commits == [0], "the first commit to begin")
+        source.release(7)
+        await until(lambda: sum(app.sizes) == 8, "the seven batches behind it, acknowledged")
+        await until(lambda: reader.metrics.in_flight.collect()[0].samples[0].value == 0,
+                    "their slots freed while the commit is still under way")
+        assert source.commits == [0]
+    finally:
+        gate.set()
+    await until(lambda: source.commits == [0, 7], "one commit for the seven")

@@ -147,7 +147,8 @@ def test_a_failing_app_is_retried_without_commits_or_unbounded_buffering(
         wait_for(lambda: stand_in.calls >= 10, 10, "retries")
         assert not reader.checkpoint.exists(), "nothing acknowledged, nothing committed"
         assert reader.metric("agogosml_reader_batches_in_flight") <= 2
-        assert reader.metric("agogosml_reader_paused") == 1
+        wait_for(lambda: reader.metric("agogosml_reader_paused") == 1, 10,
+                 "consumption to pause while the window stays full")
         assert reader.metric("agogosml_reader_records_consumed_total") <= 20
         healthy.set()
         wait_for(lambda: set(stand_in.acknowledged) == set(ids), 10, "every event acked")
