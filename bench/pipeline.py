@@ -1,8 +1,8 @@
 """Throughput and latency of the agogosml pipeline, against a raw Kafka pass-through, with
 one line per performance target (issue 13): met or not.
 
-Run with `make bench` (`python -m bench.pipeline`, about 11 minutes on 2 cores; `--quick`
-for short runs, about 4). Everything runs on this machine: one single-node KRaft Kafka
+Run with `make bench` (`python -m bench.pipeline`, 6-11 minutes on 2 cores; `--quick`
+for short runs, about 3-4). Everything runs on this machine: one single-node KRaft Kafka
 broker, MLflow on SQLite with the demo model trained and registered, and per run fresh
 output topics, a fresh consumer group and fresh child processes. Every topic has 2
 partitions.
