@@ -20,7 +20,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 
   $(if $(UPGRADE),--upgrade)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install lock clients kafka helm kube postgres chromium run test test-fast lint bench sizes images compose clean
+.PHONY: help install lock clients kafka spark helm kube postgres chromium run test test-fast lint bench sizes images compose clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -43,6 +43,7 @@ lock: ## regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest al
 	$(COMPILE) pyproject.toml --extra rollout -c requirements/dev.txt -o requirements/rollout.txt
 	$(COMPILE) pyproject.toml --extra monitor -c requirements/dev.txt -o requirements/monitor.txt
 	$(COMPILE) pyproject.toml --extra privacy -c requirements/dev.txt -o requirements/reader.txt
+	$(COMPILE) pyproject.toml --extra spark -c requirements/dev.txt -o requirements/spark.txt
 	$(COMPILE) requirements/build.in -c requirements/dev.txt -o requirements/build.txt
 	$(COMPILE) requirements/clients.in -o requirements/clients.txt
 
@@ -55,6 +56,9 @@ clients: ## the OIP clients that cannot share the dev lock (kserve) in ~/.cache/
 
 kafka: ## fetch Apache Kafka's broker from Maven Central into ~/.cache/agogosml (once)
 	@scripts/fetch-kafka.sh >/dev/null
+
+spark: ## fetch Spark's Kafka connector from Maven Central into ~/.cache/agogosml (once)
+	@scripts/fetch-spark.sh >/dev/null
 
 helm: ## build Helm once from the Go module proxy into ~/.cache/agogosml/bin
 	@scripts/fetch-helm.sh >/dev/null
@@ -75,13 +79,13 @@ lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check agogosml tests bench
 	$(BIN)/mypy
 
-test: install kafka helm kube postgres chromium clients lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
+test: install kafka spark helm kube postgres chromium clients lint ## lint, then the whole suite against real Kafka and a real Kubernetes API server
 	$(BIN)/pytest
 
 test-fast: install lint ## lint, then the tests that need no broker, MLflow model, API server or processes (~1 min)
 	$(BIN)/pytest -m "not kafka and not mlflow and not k8s and not slow and not postgres and not browser"
 
-bench: install kafka ## pipeline vs raw Kafka, scoring rows/s, the monitor (store, drift, ingest), PII recognizers, lineage lookups, forgetting a subject with sharded training
+bench: install kafka spark ## pipeline vs raw Kafka, scoring rows/s, the monitor (store, drift, ingest), PII recognizers, lineage lookups, forgetting a subject with sharded training, the Spark engine against the trio
 	$(BIN)/python -m bench.pipeline  # also runs bench.scoring on its model (--quick: short runs)
 	$(BIN)/python -m bench.casting
 	$(BIN)/python -m bench.onnx_scoring
