@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--max", type=int, default=0, help="stop after this many (0 = never)")
     tail.set_defaults(run=_tail)
 
+    spark = commands.add_parser("spark", help="the pipeline as one Spark Structured Streaming "
+                                              "job (settings from AGOGOSML_SPARK_*)")
+    spark_commands = spark.add_subparsers(dest="spark_command", required=True)
+    spark_run = spark_commands.add_parser(
+        "run", help="run the job until stopped (local[*], or the master spark-submit gave)")
+    spark_run.set_defaults(run=_spark_run)
+
     add_rollout_parser(commands)
     add_gdpr_parser(commands)
     add_modelloop_parsers(commands)
@@ -103,6 +110,13 @@ def _serve(args: argparse.Namespace) -> None:
     # Imported only now: the service's dependencies (MLflow for the app) load with it.
     module = importlib.import_module(f"{registry.get(args.service).module}.__main__")
     module.main()
+
+
+def _spark_run(_: argparse.Namespace) -> None:
+    # Imported only now: pyspark and MLflow load with it.
+    from agogosml.engines.spark.__main__ import main as run_job
+
+    run_job()
 
 
 def _train_demo(args: argparse.Namespace) -> None:

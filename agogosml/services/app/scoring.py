@@ -114,6 +114,12 @@ class Scorer:
         costs[ref] = max(seconds, 0.8 * previous + 0.2 * seconds)
 
 
+def score_events(model: LoadedModel, events: list[Event]) -> BatchResult:
+    """The batch scored in the calling thread, exactly as a pipeline batch is: for engines
+    that bring their own workers (Spark's Python workers, agogosml.engines.spark)."""
+    return _bisect(model, events)
+
+
 def _bisect(model: LoadedModel, events: list[Event]) -> BatchResult:
     """Depth first, left half before right, so results keep the order of the events."""
     scored: list[ScoredEvent] = []
