@@ -5,10 +5,12 @@
 #   app             agogosml-app             requirements/app.txt     8000
 #   output-writer   agogosml-output-writer   requirements/core.txt    8001
 #   monitor         agogosml-monitor         requirements/monitor.txt 8005
+#   spark           agogosml-spark           requirements/spark.txt   (a Spark job, no port)
 #
 #   docker build --target app --build-arg VERSION=0.1.0 \
 #     --build-arg GIT_SHA=$(git rev-parse --short HEAD) -t agogosml/agogosml-app:0.1.0 .
-# (`make images` builds all four.)
+# (`make images` builds the four services; the Spark image is built the same way with
+# --target spark -t agogosml/agogosml-spark:0.1.0.)
 #
 # Every stage before the targets is shared: `base` (Python, and where the virtualenv goes),
 # `wheel` (the project's wheel), one `builder-<lock>` per lock (a virtualenv with the lock
@@ -25,8 +27,13 @@
 # /data (the working directory).
 # The base image is pinned by tag; to pin it by digest too, pass the full reference:
 #   --build-arg PYTHON_IMAGE=docker.io/library/python:3.11.14-slim-bookworm@sha256:<digest>
+# The Spark image also takes a Java runtime (Eclipse Temurin's, self-contained in
+# /opt/java/openjdk) and resolves Spark's Kafka connector with Maven (tools/spark/pom.xml);
+# JAVA_IMAGE and MAVEN_IMAGE are pinned by tag and take a digest the same way.
 
 ARG PYTHON_IMAGE=docker.io/library/python:3.11.14-slim-bookworm
+ARG JAVA_IMAGE=docker.io/library/eclipse-temurin:17.0.8.1_1-jre-jammy
+ARG MAVEN_IMAGE=docker.io/library/maven:3.9.9-eclipse-temurin-17
 
 FROM ${PYTHON_IMAGE} AS base
 ENV PYTHONUNBUFFERED=1 \
@@ -83,6 +90,27 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --require-hashes -r requirements/monitor.txt
 COPY --from=wheel /tmp/dist/ /tmp/dist/
 RUN pip install --no-cache-dir --no-deps /tmp/dist/agogosml-*.whl
+
+# The Spark image's environment: the spark lock (pyspark, the app's and the reader's
+# libraries), the project, and Spark's Kafka connector among pyspark's own jars, so every
+# JVM of the job (driver and executors) has it on its classpath.
+FROM ${MAVEN_IMAGE} AS spark-jars
+WORKDIR /src
+COPY tools/spark/pom.xml ./
+RUN mvn -q -B --strict-checksums dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory=/jars
+
+FROM ${JAVA_IMAGE} AS jre
+
+FROM base AS builder-spark
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY requirements/spark.txt requirements/
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --require-hashes -r requirements/spark.txt
+COPY --from=wheel /tmp/dist/ /tmp/dist/
+RUN pip install --no-cache-dir --no-deps /tmp/dist/agogosml-*.whl
+COPY --from=spark-jars /jars/ /opt/venv/lib/python3.11/site-packages/pyspark/jars/
 
 # What every service image shares: its user, an environment for a read-only root
 # filesystem, and the labels that say which build it is.
@@ -151,3 +179,18 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
 LABEL org.opencontainers.image.title="agogosml-monitor" \
       org.opencontainers.image.description="agogosml monitor: event history, drift, live performance, triggers and the dashboard"
 ENTRYPOINT ["python", "-m", "agogosml.services.monitor"]
+
+# The Spark job (`agogosml spark run`; agogosml/engines/spark): local mode by default, or the
+# driver and executor pods of `spark-submit --master k8s://...` (deploy/spark/entrypoint.sh).
+FROM runtime AS spark
+COPY --from=builder-spark /opt/venv /opt/venv
+COPY --from=jre /opt/java/openjdk /opt/java/openjdk
+COPY --chmod=0755 deploy/spark/entrypoint.sh /opt/spark-entrypoint.sh
+ENV JAVA_HOME=/opt/java/openjdk \
+    PATH=/opt/java/openjdk/bin:$PATH \
+    SPARK_HOME=/opt/venv/lib/python3.11/site-packages/pyspark \
+    PYSPARK_PYTHON=/opt/venv/bin/python \
+    AGOGOSML_SPARK_JARS_DIR=""
+LABEL org.opencontainers.image.title="agogosml-spark" \
+      org.opencontainers.image.description="agogosml Spark job: the pipeline's contract, model and outputs as one Structured Streaming query"
+ENTRYPOINT ["/opt/spark-entrypoint.sh"]

@@ -53,6 +53,14 @@ LOCKS = {service.name: service.lock for service in REGISTRY}
 BUILD_LOCK = "build"
 SHARED = ("base", "runtime")
 """The stages every service image is made of, before its own target."""
+SPARK_TARGET = "spark"
+"""The Spark job's image (agogosml/engines/spark): not a service (no port, no probes), built
+on the same shared stages, after the services' targets."""
+SPARK_LOCK = "spark"
+OTHER_BASES = {"${JAVA_IMAGE}": "docker.io/library/eclipse-temurin",
+               "${MAVEN_IMAGE}": "docker.io/library/maven"}
+"""The images that are not Python's: the Spark image's Java runtime and the Maven that
+resolves its Kafka connector; neither is part of a service image."""
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|CONNECTION_STRING|CREDENTIAL|API_KEY", re.I)
 
 
@@ -156,8 +164,12 @@ def registered(service: str) -> Service:
 
 def chain(service: str) -> list[Stage]:
     """The stages the service's image is made of, from the first FROM to its target."""
+    return target_chain(registered(service).target)
+
+
+def target_chain(target: str) -> list[Stage]:
     names = {s.name for s in stages()}
-    stages_: list[Stage] = [stage(registered(service).target)]
+    stages_: list[Stage] = [stage(target)]
     while stages_[0].written_base in names:
         stages_.insert(0, stage(stages_[0].written_base))
     return stages_
@@ -165,9 +177,7 @@ def chain(service: str) -> list[Stage]:
 
 def runtime(service: str) -> Stage:
     """The service's image as one stage: the instructions of its chain, base to target."""
-    made_of = chain(service)
-    return Stage(made_of[0].base, made_of[-1].name,
-                 tuple(i for s in made_of for i in s.instructions), made_of[0].written_base)
+    return target_image(registered(service).target)
 
 
 def builder(service: str) -> Stage:
@@ -179,8 +189,19 @@ def builder(service: str) -> Stage:
 def build_stages(service: str) -> list[Stage]:
     """Every stage that works for the image without being part of it: its builder and what
     the builder copies from, recursively."""
+    return target_build_stages(registered(service).target)
+
+
+def target_image(target: str) -> Stage:
+    """The target's image as one stage: the instructions of its chain, base to target."""
+    made_of = target_chain(target)
+    return Stage(made_of[0].base, made_of[-1].name,
+                 tuple(i for s in made_of for i in s.instructions), made_of[0].written_base)
+
+
+def target_build_stages(target: str) -> list[Stage]:
     found: list[Stage] = []
-    pending = runtime(service).copied_from()
+    pending = target_image(target).copied_from()
     while pending:
         current = stage(pending.pop(0))
         if current not in found:
@@ -245,9 +266,11 @@ def test_one_target_per_service_on_shared_stages() -> None:
         assert builder(service).name == f"builder-{LOCKS[service]}", service
         specific = {i.keyword for i in stage(registered(service).target).instructions}
         assert specific <= {"COPY", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ENTRYPOINT"}
-    used = {s.name for service in SERVICES for s in [*chain(service), *build_stages(service)]}
+    used = {s.name for target in [*targets, SPARK_TARGET]
+            for s in [*target_chain(target), *target_build_stages(target)]}
     assert used == {s.name for s in stages()}, "a stage no image needs"
-    assert [s.name for s in stages()][-len(targets):] == targets, "the targets come last"
+    assert [s.name for s in stages()][-len(targets) - 1:] == [*targets, SPARK_TARGET], \
+        "the targets come last"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -283,7 +306,11 @@ def test_base_images_are_pinned_to_a_python_release() -> None:
     names = set()
     python_minor = PYPROJECT["project"]["requires-python"].split(",")[0].removeprefix(">=")
     for current in stages():
-        if current.base not in names:
+        if current.written_base in OTHER_BASES:
+            image, _, tag = current.base.partition(":")
+            assert image == OTHER_BASES[current.written_base], current.base
+            assert re.search(r"(^|-)\d+\.\d+\.\d+", tag), f"{current.base}: pin the release"
+        elif current.base not in names:
             image, _, tag = current.base.partition(":")
             assert image == "docker.io/library/python", current.base
             assert re.fullmatch(rf"{re.escape(python_minor)}\.\d+-slim-\w+", tag), (
@@ -297,7 +324,7 @@ def test_base_image_can_be_pinned_by_digest() -> None:
     and the file says how; the OCI label names the base actually used."""
     [first, *rest] = stages()
     assert first.written_base == "${PYTHON_IMAGE}"
-    assert all(s.written_base in {n.name for n in stages()} for s in rest)
+    assert all(s.written_base in {n.name for n in stages()} | set(OTHER_BASES) for s in rest)
     default = global_args()["PYTHON_IMAGE"]
     documented = re.search(r"--build-arg PYTHON_IMAGE=(\S+)@sha256:<digest>",
                            DOCKERFILE.read_text())
@@ -481,6 +508,90 @@ def test_no_secrets_baked_in() -> None:
             assert ".env" not in copied.split()
 
 
+def _spark_site() -> str:
+    """Where the spark lock's pyspark is in the image's virtualenv."""
+    python = PYPROJECT["project"]["requires-python"].split(",")[0].removeprefix(">=")
+    return f"{stage('base').env()['VIRTUAL_ENV']}/lib/python{python}/site-packages/pyspark"
+
+
+def test_spark_image_is_the_shared_stages_plus_its_target() -> None:
+    assert [s.name for s in target_chain(SPARK_TARGET)] == [*SHARED, SPARK_TARGET]
+    specific = {i.keyword for i in stage(SPARK_TARGET).instructions}
+    assert specific <= {"COPY", "ENV", "LABEL", "ENTRYPOINT"}, "nothing installed in the target"
+    image = target_image(SPARK_TARGET)
+    assert image.all("USER")[-1] == runtime("app").all("USER")[-1], "the services' user"
+    labels: dict[str, str] = {}
+    for current in target_chain(SPARK_TARGET):
+        labels.update(current.labels())
+    assert labels["org.opencontainers.image.title"] == "agogosml-spark"
+    assert labels["org.opencontainers.image.version"] == "${VERSION}"
+    assert labels["org.opencontainers.image.description"].startswith("agogosml ")
+    env = image.env()
+    assert env["HOME"].startswith("/tmp"), "Spark's scratch space on the writable /tmp"
+    assert env["TMPDIR"].startswith("/tmp")
+
+
+def test_spark_image_installs_its_hashed_lock_and_the_connector_of_the_same_spark() -> None:
+    builder_ = stage(f"builder-{SPARK_LOCK}")
+    locks = [words[words.index("-r") + 1] for words in _pip_commands(builder_)
+             if "-r" in words and "--require-hashes" in words]
+    assert locks == [f"requirements/{SPARK_LOCK}.txt"]
+    assert all("-r" in words or "--no-deps" in words for words in _pip_commands(builder_))
+    version = re.search(r"<spark.version>(.+)</spark.version>",
+                        (ROOT / "tools" / "spark" / "pom.xml").read_text())
+    assert version, "tools/spark/pom.xml names the Spark version"
+    assert f"pyspark=={version.group(1)} " in (ROOT / "requirements" / "spark.txt").read_text()
+    jars = stage("spark-jars")
+    assert jars.written_base == "${MAVEN_IMAGE}"
+    assert "tools/spark/pom.xml" in jars.one("COPY").split()
+    assert "--strict-checksums" in jars.one("RUN").split(), "Maven Central's checksums checked"
+    assert f"--from=spark-jars /jars/ {_spark_site()}/jars/" in builder_.all("COPY")
+    image = target_image(SPARK_TARGET)
+    env = image.env()
+    venv = stage("base").env()["VIRTUAL_ENV"]
+    assert image.all("COPY")[:2] == [f"--from=builder-{SPARK_LOCK} {venv} {venv}",
+                                     f"--from=jre {env['JAVA_HOME']} {env['JAVA_HOME']}"]
+    assert stage("jre").written_base == "${JAVA_IMAGE}"
+    assert env["PATH"].startswith(f"{env['JAVA_HOME']}/bin:")
+    assert env["SPARK_HOME"] == _spark_site()
+    assert env["PYSPARK_PYTHON"] == f"{venv}/bin/python"
+    assert env["AGOGOSML_SPARK_JARS_DIR"] == "", "the connector is on the classpath already"
+
+
+def _spark_entrypoint() -> Path:
+    [script] = exec_form(target_image(SPARK_TARGET).one("ENTRYPOINT"))
+    [copied] = [args.split() for args in stage(SPARK_TARGET).all("COPY")
+                if args.split()[-1] == script]
+    assert "--chmod=0755" in copied
+    return ROOT / copied[-2]
+
+
+def _run_entrypoint(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    clean = {name: value for name, value in os.environ.items()
+             if not name.startswith("AGOGOSML_SPARK_")}
+    return subprocess.run(["sh", str(_spark_entrypoint()), *args],
+                          env={**clean, "PATH": path, **env}, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_spark_entrypoint_runs_the_job_which_fails_fast_without_its_settings() -> None:
+    done = _run_entrypoint()
+    assert done.returncode == 2, done.stderr
+    assert "AGOGOSML_SPARK_CHECKPOINT_LOCATION" in done.stderr
+
+
+def test_spark_entrypoint_runs_spark_submit_in_a_driver_pod() -> None:
+    """`driver ...` is what spark-submit --deploy-mode cluster asks the driver pod to run."""
+    import pyspark
+
+    done = _run_entrypoint("driver", "--version", SPARK_DRIVER_BIND_ADDRESS="127.0.0.1",
+                           SPARK_HOME=str(Path(pyspark.__file__).parent))
+    assert done.returncode == 0, done.stderr
+    assert f"version {pyspark.__version__}" in done.stdout + done.stderr
+    assert "KubernetesExecutorBackend" in _spark_entrypoint().read_text()
+
+
 def _dockerignore_excludes(path: str) -> bool:
     """Docker's rule: the last pattern matching the path or one of its parents decides."""
     excluded = False
@@ -514,7 +625,8 @@ def test_dockerignore_keeps_what_the_images_copy() -> None:
     for current in stages():
         for args in current.all("COPY"):
             if not args.startswith("--from="):
-                copied.update(word.rstrip("/") for word in args.split()[:-1])
+                copied.update(word.rstrip("/") for word in args.split()[:-1]
+                              if not word.startswith("--"))
     for path in copied:
         assert (ROOT / path).exists(), path
         assert not _dockerignore_excludes(path), path

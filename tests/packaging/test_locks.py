@@ -2,7 +2,7 @@
 
 Each install target has one: core.txt (the output writer's image), reader.txt (the input
 reader's: the core plus the privacy stage), app.txt (the app's image), rollout.txt (the rollout
-tool in CI), dev.txt (`make install`: everything), build.txt (the build backend) and
+tool in CI), spark.txt (the Spark image: pyspark with the app's and the reader's libraries), dev.txt (`make install`: everything), build.txt (the build backend) and
 clients.txt (`make clients`: the OIP clients that cannot share dev.txt, kserve). Checked
 without the network: every direct dependency of a target is in its lock at a version its
 specifier allows, every pin is `==` with hashes, the lock lists no direct dependency
@@ -30,7 +30,7 @@ HEAVY = ("mlflow", "mlflow-skinny", "scikit-learn", "pandas", "numpy", "scipy", 
 """What the reader and writer must not carry (numpy and scipy come with the others)."""
 
 TARGETS = {"core": (), "reader": ("privacy",), "app": ("app",), "monitor": ("monitor",),
-           "rollout": ("rollout",), "dev": ("dev",)}
+           "rollout": ("rollout",), "spark": ("spark",), "dev": ("dev",)}
 """Each lock compiled from pyproject.toml, and the extras it is compiled with."""
 
 
