@@ -2,8 +2,9 @@
 
 Each install target has one: core.txt (the output writer's image), reader.txt (the input
 reader's: the core plus the privacy stage), app.txt (the app's image), rollout.txt (the rollout
-tool in CI), spark.txt (the Spark image: pyspark with the app's and the reader's libraries), dev.txt (`make install`: everything), build.txt (the build backend) and
-clients.txt (`make clients`: the OIP clients that cannot share dev.txt, kserve). Checked
+tool in CI), spark.txt (the Spark image: pyspark with the app's and the reader's libraries),
+dev.txt (`make install`: everything), build.txt (the build backend) and clients.txt (`make
+clients`: the OIP clients that cannot share dev.txt, kserve). Checked
 without the network: every direct dependency of a target is in its lock at a version its
 specifier allows, every pin is `==` with hashes, the lock lists no direct dependency
 pyproject.toml no longer has, and the locks agree with each other on every version they share.
