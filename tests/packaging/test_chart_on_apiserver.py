@@ -12,22 +12,21 @@ ServiceMonitor and PrometheusRule need the Prometheus Operator's CRDs. The real 
 not available offline, so stand-ins from tests/k8s/crds/ are installed: same group,
 version, kind and scope, with `spec` kept as given (x-kubernetes-preserve-unknown-fields).
 For those two kinds the server checks apiVersion, kind, scope and metadata only; their
-specs are checked by tests/packaging/test_chart.py.
+specs are checked by tests/packaging/test_chart.py. KEDA's ScaledObject and
+TriggerAuthentication are checked in full, against KEDA's own CRDs (tests/k8s/crds/keda/).
 """
 
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from tests.k8s.kube import ManifestRejected, apply_manifests
+from tests.packaging.crds import KEDA_CRDS, MONITORING_CRDS, install_crds
 from tests.packaging.helm import (
     CHART,
     MATRIX,
@@ -40,7 +39,6 @@ from tests.packaging.helm import (
 
 pytestmark = pytest.mark.timeout(600)
 
-CRDS = Path(__file__).parents[1] / "k8s" / "crds"
 SCHEMA_FREE_KINDS = {"ServiceMonitor", "PrometheusRule"}  # spec not validated, see above
 SLOT_LABEL = "agogosml.io/slot"
 RELEASE = "agogosml"
@@ -48,36 +46,10 @@ RELEASE = "agogosml"
 
 @pytest.fixture(scope="module")
 def monitoring_crds(api_client: client.ApiClient) -> set[str]:
-    """Install the stand-in CRDs (cluster-wide, idempotent) and wait until the API server
-    serves them; return the kinds they define."""
-    crds = [yaml.safe_load(path.read_text()) for path in sorted(CRDS.glob("*.yaml"))]
-    apply_manifests(api_client, crds, "default", dry_run=False)
-    extensions = client.ApiextensionsV1Api(api_client)
-    deadline = time.monotonic() + 30
-    for crd in crds:
-        while not _established(extensions, crd["metadata"]["name"]):
-            assert time.monotonic() < deadline, f"CRD {crd['metadata']['name']} not established"
-            time.sleep(0.1)  # polling the CRD's Established condition
-    kinds = {crd["spec"]["names"]["kind"] for crd in crds}
-    while not _served(api_client, "monitoring.coreos.com", "v1", kinds):
-        assert time.monotonic() < deadline, "monitoring.coreos.com/v1 not served"
-        time.sleep(0.1)  # polling discovery until the new kinds are listed
-    return kinds
-
-
-def _established(extensions: client.ApiextensionsV1Api, name: str) -> bool:
-    conditions = extensions.read_custom_resource_definition(name).status.conditions or []
-    return any(item.type == "Established" and item.status == "True" for item in conditions)
-
-
-def _served(api_client: client.ApiClient, group: str, version: str, kinds: set[str]) -> bool:
-    try:
-        listing = client.CustomObjectsApi(api_client).get_api_resources(group, version)
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return kinds <= {resource.kind for resource in listing.resources}
+    """Install the stand-in CRDs, and KEDA's (the matrix renders ScaledObjects); return
+    the stand-ins' kinds."""
+    install_crds(api_client, KEDA_CRDS)
+    return install_crds(api_client, MONITORING_CRDS)
 
 
 def dry_run_each(api_client: client.ApiClient, objects: list[Manifest],

@@ -836,6 +836,8 @@ KIND_RESOURCES = {
     "CronJob": ("batch", "cronjobs"), "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
     "PrometheusRule": ("monitoring.coreos.com", "prometheusrules"),
+    "ScaledObject": ("keda.sh", "scaledobjects"),
+    "TriggerAuthentication": ("keda.sh", "triggerauthentications"),
     "Role": ("rbac.authorization.k8s.io", "roles"),
     "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
 }

@@ -26,6 +26,7 @@ Refuse values that would render a broken or unsafe release, with the reason.
 {{- fail (printf "inputReader.shadow.enabled mirrors traffic to the preview slot, but app.slots.%s.enabled is false" $preview) }}
 {{- end }}
 {{- include "agogosml.validatePrivacy" . }}
+{{- include "agogosml.validateKeda" . }}
 {{- $k := $v.kafka }}
 {{- if eq $v.transport "kafka" }}
 {{- if and $k.existingSecret (or $k.sasl.password $k.eventhubsConnectionString) }}
