@@ -96,6 +96,7 @@ bench: install kafka spark ## pipeline vs raw Kafka, scoring rows/s, the monitor
 	$(BIN)/python -m bench.pii
 	$(BIN)/python -m bench.lineage
 	$(BIN)/python -m bench.forget
+	$(BIN)/python -m bench.spark
 
 sizes: install ## installed size of each service image's environment, before/after the locks
 	$(BIN)/python -m bench.image_sizes
