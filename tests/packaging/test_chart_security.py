@@ -68,6 +68,12 @@ EXISTING_SECRETS = {
                       "api-key": "y" * 24 + "-api-key",
                       "monitor-api-token": "z" * 24 + "-monitor"},
     "kafka-credentials": {"password": "p"},
+    "eventhubs-credentials": {
+        "eventhubs-connection-string": "Endpoint=sb://agogosml-test.servicebus.windows.net/;"
+                                       "SharedAccessKeyName=pipeline;SharedAccessKey=k",
+        "eventhubs-checkpoint-blob-connection-string":
+            "DefaultEndpointsProtocol=https;AccountName=agogosmltest;AccountKey=k;"
+            "EndpointSuffix=core.windows.net"},
     "agogosml-monitor-store": {"url": "postgresql://monitor:pw@db.example/events"},
     "agogosml-privacy-keyring": {"keyring.yaml": new_keyring_text()},
     "agogosml-privacy-kek": {"kek.yaml": new_keyring_text()},
