@@ -1,5 +1,6 @@
-"""The Spark job as a real child process in a process group of its own (Python driver, its
-JVM and Spark's Python workers), so that a crash kills all of it at once."""
+"""The Spark job as a real child process in a process group of its own (the Python driver and
+its JVM), so that a crash kills both at once; Spark's Python workers, in a group of their
+own, end when the JVM's pipe to them closes."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class SparkJob(ChildProcess):
         return True
 
     def kill(self) -> None:
-        """SIGKILL to the driver, its JVM and the Python workers together: a crash."""
+        """SIGKILL to the driver and its JVM together: a crash."""
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
