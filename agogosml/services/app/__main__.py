@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# isort: off
+import agogosml.services.app.skops_first  # noqa: F401  before MLflow: see its docstring
+# isort: on
 import mlflow
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
