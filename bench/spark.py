@@ -1,7 +1,8 @@
 """The Spark engine against the trio (input_reader -> app -> output_writer) on the same broker,
 the same model and the same events, measured in the same run.
 
-Run with `python -m bench.spark` (part of `make bench`; `--quick` for short runs). Both
+Run with `python -m bench.spark` (part of `make bench`; 16 minutes on a 2-core machine busy
+with other work, most of it the Spark job's starts; `--quick` for fewer, shorter runs). Both
 sides read the same demo events with the same contract (schema, id and subject fields) and
 write scored events to a fresh output topic (LogAppendTime) on a single-node KRaft broker;
 Spark runs in local[2] (a JVM and a Python worker per task) as `python -m
@@ -263,15 +264,17 @@ def verdict(timed: dict[Engine, list[Timed]], paced: dict[Engine, Paced]) -> str
     startup = {engine: statistics.median(run.startup_s for run in runs)
                for engine, runs in timed.items()}
     p99 = {engine: percentile(run.latencies_ms, 0.99) for engine, run in paced.items()}
-    faster = SPARK if rate[SPARK] > rate[TRIO] else TRIO
-    slower = TRIO if faster is SPARK else SPARK
+    if rate[SPARK] > rate[TRIO]:
+        spark = (f"Spark for throughput ({rate[SPARK] / rate[TRIO]:.1f}x here: "
+                 f"{rate[SPARK]:.0f} vs {rate[TRIO]:.0f} events/s) and to spread a backlog "
+                 "over a cluster's executors")
+    else:
+        spark = (f"Spark only where a Spark cluster already runs, to spread a backlog over its "
+                 f"executors (on one machine the trio is {rate[TRIO] / rate[SPARK]:.1f}x "
+                 f"faster: {rate[TRIO]:.0f} vs {rate[SPARK]:.0f} events/s)")
     return (f"when to pick which: the trio for latency and quick starts (p99 {p99[TRIO]} ms vs "
             f"{p99[SPARK]} ms at the paced rate, first output after {startup[TRIO]:.0f} s vs "
-            f"{startup[SPARK]:.0f} s), for scaling to zero and for blue/green; Spark "
-            f"{'for throughput' if faster is SPARK else 'not for throughput'} "
-            f"({rate[faster] / rate[slower]:.1f}x: {rate[SPARK]:.0f} vs {rate[TRIO]:.0f} "
-            f"events/s here) and where a Spark cluster already runs, to scale a big backlog "
-            f"across executors with the same contract and model.")
+            f"{startup[SPARK]:.0f} s), scaling to zero and blue/green; {spark}.")
 
 
 def run_all(bench: Bench, args: argparse.Namespace, clock: Callable[[], str]) -> str:
