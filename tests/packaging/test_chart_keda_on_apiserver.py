@@ -79,7 +79,7 @@ def no_trigger_type(item: Manifest) -> None:
 
 @pytest.mark.parametrize(("corrupt", "expected"), [
     (min_above_max, "minReplicaCount must be less than or equal to maxReplicaCount"),
-    (number_in_metadata, 'spec.triggers[0].metadata.lagThreshold: Invalid value: "integer"'),
+    (number_in_metadata, ".spec.triggers[0].metadata.lagThreshold: expected string"),
     (misspelled_field, ".spec.minReplicas: field not declared in schema"),
     (no_trigger_type, "spec.triggers[0].type: Required value"),
 ])
