@@ -85,11 +85,12 @@ test: install kafka spark helm kube postgres chromium clients lint ## lint, then
 test-fast: install lint ## lint, then the tests that need no broker, MLflow model, API server or processes (~1 min)
 	$(BIN)/pytest -m "not kafka and not mlflow and not k8s and not slow and not postgres and not browser"
 
-bench: install kafka spark ## pipeline vs raw Kafka, scoring rows/s, the monitor (store, drift, ingest), PII recognizers, lineage lookups, forgetting a subject with sharded training, the Spark engine against the trio
+bench: install kafka spark ## pipeline vs raw Kafka, scoring rows/s, cold start, the monitor (store, drift, ingest), PII recognizers, lineage lookups, forgetting a subject with sharded training, the Spark engine against the trio
 	$(BIN)/python -m bench.pipeline  # also runs bench.scoring on its model (--quick: short runs)
 	$(BIN)/python -m bench.casting
 	$(BIN)/python -m bench.onnx_scoring
 	$(BIN)/python -m bench.hops
+	$(BIN)/python -m bench.coldstart  # service start to ready, first event after idle (KEDA from zero)
 	$(BIN)/python -m bench.store
 	$(BIN)/python -m bench.drift
 	$(BIN)/python -m bench.monitor
