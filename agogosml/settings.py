@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+import orjson
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
@@ -16,6 +17,20 @@ SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 Transport = Literal["file", "kafka", "eventhubs"]
+
+
+def load_json_schema(path: Path | None) -> dict[str, Any] | None:
+    """The JSON Schema a contract setting names (None: no schema), refused with the path if
+    it is not a JSON object."""
+    if path is None:
+        return None
+    try:
+        schema = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as error:
+        raise ConfigurationError(f"{path} is not JSON: {error}") from None
+    if not isinstance(schema, dict):
+        raise ConfigurationError(f"{path} does not hold a JSON Schema object")
+    return schema
 
 
 def load_settings(settings_class: type[SettingsT]) -> SettingsT:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from agogosml.errors import ConfigurationError
 from agogosml.localstack.tokens import pipeline_token_env
 from agogosml.services.input_reader.settings import ReaderSettings
 from agogosml.services.output_writer.settings import WriterSettings
-from agogosml.settings import load_settings
+from agogosml.settings import load_json_schema, load_settings
 from tests.servers import PIPELINE_TOKEN
 
 
@@ -81,3 +82,16 @@ def test_a_service_with_a_bad_setting_exits_at_start(module: str, variable: str,
         variable: value, "PATH": "/usr/bin:/bin", **tokens}, capture_output=True, timeout=120)
     assert finished.returncode == 2
     assert message in finished.stderr.decode()
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"{not json", "is not JSON"),
+    (b"[1, 2]", "does not hold a JSON Schema object"),
+])
+def test_a_schema_file_the_contract_cannot_use_is_refused_with_its_path(
+        tmp_path: Path, content: bytes, problem: str) -> None:
+    path = tmp_path / "schema.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigurationError, match=problem) as refused:
+        load_json_schema(path)
+    assert str(path) in str(refused.value)

@@ -10,12 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from agogosml.errors import ConfigurationError
-from agogosml.settings import LogLevel
+from agogosml.settings import LogLevel, load_json_schema
 from agogosml.streaming.kafka_settings import KafkaSettings
 
 SPARK_VERSION = "4.2.0"
@@ -91,12 +89,4 @@ class SparkJobSettings(KafkaSettings):
         return self
 
     def load_schema(self) -> dict[str, Any] | None:
-        if self.schema_path is None:
-            return None
-        try:
-            schema = orjson.loads(self.schema_path.read_bytes())
-        except orjson.JSONDecodeError as error:
-            raise ConfigurationError(f"{self.schema_path} is not JSON: {error}") from None
-        if not isinstance(schema, dict):
-            raise ConfigurationError(f"{self.schema_path} does not hold a JSON Schema object")
-        return schema
+        return load_json_schema(self.schema_path)
