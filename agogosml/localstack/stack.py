@@ -19,6 +19,7 @@ import threading
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 
 from agogosml.demo.train import dataset_path
 from agogosml.localstack.broker import KafkaBroker
@@ -177,8 +178,8 @@ def main() -> None:
         "--tracking-uri", tracking_uri, "--artifacts", str(artifacts),
         "--dataset", str(dataset_path(artifacts)), "--lineage-url", PRIVACY_STORE_URL],
         env, logs / "retrain_server.log")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = threading.Event()  # never set: SIGTERM and Ctrl-C end the run as KeyboardInterrupt
+    stop_on_sigterm()
     try:
         print(f"starting Kafka on {broker.bootstrap} (data in {broker.data_dir})", flush=True)
         broker.start()
@@ -215,6 +216,19 @@ def main() -> None:
         retrainer.terminate()
         broker.stop()
         print("stopped", flush=True)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM stops the stack as Ctrl-C does, and any SIGTERM after it is ignored, so the
+    shutdown runs to its end. A handler that set a threading.Event hung the stack for good
+    when two SIGTERMs came at once (a process group's): the second ran inside the first's
+    Event.set and waited for the lock the first held."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        signal.signal(signum, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handle)
 
 
 def _print_guide(bootstrap: str, services: list[ServiceProcess]) -> None:
