@@ -24,6 +24,10 @@ def main() -> None:
     stop = threading.Event()
 
     def on_signal(_: int, __: FrameType | None) -> None:
+        # Ignore the next ones first: a second signal handled inside stop.set() would wait
+        # for the lock this handler holds, for ever (agogosml.localstack.stack hung so).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
