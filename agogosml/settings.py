@@ -33,6 +33,18 @@ def load_json_schema(path: Path | None) -> dict[str, Any] | None:
     return schema
 
 
+def check_contract_files(settings: Any) -> None:
+    """The checks the input contract's settings share (the reader's and the Spark job's):
+    the subject-keys store and its key go together, and every file named exists."""
+    if (settings.subject_keys_url is None) != (settings.subject_keys_kek_path is None):
+        raise ValueError("subject_keys_url and subject_keys_kek_path go together")
+    for name in ("schema_path", "privacy_policy_path", "privacy_keyring_path",
+                 "subject_keys_kek_path"):
+        path = getattr(settings, name)
+        if path is not None and not path.is_file():
+            raise ValueError(f"{name} {path} is not a file")
+
+
 def load_settings(settings_class: type[SettingsT]) -> SettingsT:
     """Read settings from the environment; a bad value raises ConfigurationError naming
     the environment variable and what is wrong with it."""

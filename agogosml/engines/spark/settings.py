@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from agogosml.settings import LogLevel, load_json_schema
+from agogosml.settings import LogLevel, check_contract_files, load_json_schema
 from agogosml.streaming.kafka_settings import KafkaSettings
 
 SPARK_VERSION = "4.2.0"
@@ -73,13 +73,7 @@ class SparkJobSettings(KafkaSettings):
 
     @model_validator(mode="after")
     def _check(self) -> SparkJobSettings:
-        if (self.subject_keys_url is None) != (self.subject_keys_kek_path is None):
-            raise ValueError("subject_keys_url and subject_keys_kek_path go together")
-        for name in ("schema_path", "privacy_policy_path", "privacy_keyring_path",
-                     "subject_keys_kek_path"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name} {path} is not a file")
+        check_contract_files(self)
         if self.jars_dir != Path() and not self.jars_dir.is_dir():
             raise ValueError(f"jars_dir {self.jars_dir} is not a folder: run `make spark`, "
                              "or set it empty when the connector is on the classpath")

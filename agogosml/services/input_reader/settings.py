@@ -13,6 +13,7 @@ from agogosml.settings import (
     ServiceSettings,
     Transport,
     TransportSettings,
+    check_contract_files,
     load_json_schema,
 )
 
@@ -78,13 +79,7 @@ class ReaderStreamSettings(ServiceSettings, TransportSettings):
             raise ValueError("retry_max_ms must not be below retry_initial_ms")
         if self.stall_live_s < self.stall_ready_s:
             raise ValueError("stall_live_s must not be below stall_ready_s")
-        if (self.subject_keys_url is None) != (self.subject_keys_kek_path is None):
-            raise ValueError("subject_keys_url and subject_keys_kek_path go together")
-        for name in ("schema_path", "privacy_policy_path", "privacy_keyring_path",
-                     "subject_keys_kek_path"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name} {path} is not a file")
+        check_contract_files(self)
         return self
 
     def load_schema(self) -> dict[str, Any] | None:
